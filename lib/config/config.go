@@ -1,0 +1,190 @@
+// Package config reads Gannet's one TOML configuration file, shared by every
+// program. A file holding only [server] hostname and state_dir is a complete
+// setup: every other key has a default, set by Default.
+//
+// Any string value may be written as ${env:NAME} or ${file:PATH} so that
+// secrets stay out of the file. Unknown keys, wrong types and bad values are
+// errors naming the file, line and key.
+package config
+
+import "time"
+
+// DefaultPath is where programs look for the configuration when neither
+// --config nor GANNET_CONFIG names a file.
+const DefaultPath = "/etc/gannet/gannet.toml"
+
+// Config is the whole configuration file, a section per program or concern.
+type Config struct {
+	// Path is the file the configuration was read from (not a TOML key).
+	Path string `toml:"-"`
+
+	Server    Server    `toml:"server"`
+	Store     Store     `toml:"store"`
+	Directory Directory `toml:"directory"`
+	TLS       TLS       `toml:"tls"`
+	Log       Log       `toml:"log"`
+	SMTPD     SMTPD     `toml:"smtpd"`
+	Queued    Queued    `toml:"queued"`
+	Deliver   Deliver   `toml:"deliver"`
+	IMAPD     IMAPD     `toml:"imapd"`
+	JMAPD     JMAPD     `toml:"jmapd"`
+	Sieved    Sieved    `toml:"sieved"`
+	Spamd     Spamd     `toml:"spamd"`
+	DNS       DNS       `toml:"dns"`
+}
+
+// Server holds what every program needs.
+type Server struct {
+	// Hostname is the fully qualified name the server greets with (required).
+	Hostname string `toml:"hostname"`
+	// StateDir holds the database, certificates and runtime sockets (required).
+	StateDir string `toml:"state_dir"`
+	// RuntimeDir holds the change-feed sockets; default /run/gannet when it is
+	// writable, else StateDir/run.
+	RuntimeDir string `toml:"runtime_dir"`
+}
+
+// Store selects and tunes the message store.
+type Store struct {
+	// Driver is "sqlite" (default). "postgres" is reserved for later.
+	Driver string `toml:"driver"`
+	// Path is the SQLite database file; default StateDir/gannet.db.
+	Path string `toml:"path"`
+	// BusyTimeout is how long a writer waits for another process's lock.
+	BusyTimeout Duration `toml:"busy_timeout"`
+	// ReadConnections is the size of the read-only pool.
+	ReadConnections int `toml:"read_connections"`
+	// GroupCommitWindow is how long a commit waits for company before syncing.
+	GroupCommitWindow Duration `toml:"group_commit_window"`
+	// GroupCommitMax is the most messages one commit carries.
+	GroupCommitMax int `toml:"group_commit_max"`
+}
+
+// Directory sets how addresses resolve to accounts.
+type Directory struct {
+	// SubaddressSeparator splits user+tag@domain; "" turns subaddressing off.
+	SubaddressSeparator string `toml:"subaddress_separator"`
+	// CacheSize is the number of entries in the lookup cache.
+	CacheSize int `toml:"cache_size"`
+	// CacheTTL is how long a lookup stays fresh in the cache.
+	CacheTTL Duration `toml:"cache_ttl"`
+	// Argon2 tunes password hashing for new hashes.
+	Argon2 Argon2 `toml:"argon2"`
+}
+
+// Argon2 holds the argon2id cost parameters.
+type Argon2 struct {
+	Time    uint32 `toml:"time"`
+	Memory  uint32 `toml:"memory_kib"`
+	Threads uint8  `toml:"threads"`
+}
+
+// TLS names certificate files; without them a self-signed certificate for
+// Server.Hostname is made in StateDir on first start.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `toml:"min_version"`
+}
+
+// Log sets the log level and format.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `toml:"level"`
+	// Format is text (default) or json.
+	Format string `toml:"format"`
+}
+
+// Listener is one address a daemon listens on when not socket-activated.
+type Listener struct {
+	// Name is the role, as in a systemd FileDescriptorName (smtp, submission...).
+	Name string `toml:"name"`
+	// Address is host:port, or a path for a Unix socket.
+	Address string `toml:"address"`
+	// ProxyProtocol expects a PROXY protocol header on every connection.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+}
+
+// SMTPD configures the SMTP, submission and LMTP server.
+type SMTPD struct {
+	Listeners []Listener `toml:"listener"`
+	// MaxMessageSize in bytes.
+	MaxMessageSize int64 `toml:"max_message_size"`
+	// MaxRecipients per message.
+	MaxRecipients int `toml:"max_recipients"`
+	// MaxMessagesPerSession before the server closes the session.
+	MaxMessagesPerSession int `toml:"max_messages_per_session"`
+	// MaxReceivedHeaders before a message is taken for a loop (554 5.4.6).
+	MaxReceivedHeaders int `toml:"max_received_headers"`
+	// MaxLineLength of a command line.
+	MaxLineLength int `toml:"max_line_length"`
+	// MaxErrors per session before disconnect.
+	MaxErrors int `toml:"max_errors"`
+	// IdleTimeout between commands; SessionTimeout for the whole session.
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	SessionTimeout Duration `toml:"session_timeout"`
+	// BareLineEndings is "reject" (default) or "normalize".
+	BareLineEndings string `toml:"bare_line_endings"`
+	// RelayNetworks may relay without authentication (CIDR).
+	RelayNetworks []string `toml:"relay_networks"`
+	// RequireTLSForAuth refuses AUTH on a clear connection (default true).
+	RequireTLSForAuth bool `toml:"require_tls_for_auth"`
+	// SenderValidation makes authenticated senders use their own addresses.
+	SenderValidation bool `toml:"sender_validation"`
+	// SenderValidationHeader also checks the From: header.
+	SenderValidationHeader bool `toml:"sender_validation_header"`
+}
+
+// Queued configures the queue runner.
+type Queued struct {
+	// RetrySchedule is the delay before each retry; the last repeats.
+	RetrySchedule []Duration `toml:"retry_schedule"`
+	// DelayWarning sends a delay DSN after this long.
+	DelayWarning Duration `toml:"delay_warning"`
+	// GiveUpAfter bounces what is still undelivered after this long.
+	GiveUpAfter Duration `toml:"give_up_after"`
+	// Workers is the number of concurrent deliveries.
+	Workers int `toml:"workers"`
+}
+
+// Deliver configures local delivery (the deliver program and lib/deliver).
+type Deliver struct {
+	// QuotaExceeded is "temporary" (default) or "permanent".
+	QuotaExceeded string `toml:"quota_exceeded"`
+}
+
+// IMAPD configures the IMAP server.
+type IMAPD struct {
+	Listeners []Listener `toml:"listener"`
+	// MaxLiteralSize in bytes.
+	MaxLiteralSize int64 `toml:"max_literal_size"`
+	// IdleTimeout for an authenticated session (RFC 9051 asks for 30 min).
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+// JMAPD configures the JMAP and HTTP server.
+type JMAPD struct {
+	Listeners []Listener `toml:"listener"`
+}
+
+// Sieved configures the ManageSieve server.
+type Sieved struct {
+	Listeners []Listener `toml:"listener"`
+}
+
+// Spamd configures the spam filter service.
+type Spamd struct {
+	Listeners []Listener `toml:"listener"`
+}
+
+// DNS configures the resolver used for MX, SPF, DKIM, DMARC and blocklists.
+type DNS struct {
+	// Resolver is host:port; default the first nameserver of /etc/resolv.conf.
+	Resolver string   `toml:"resolver"`
+	Timeout  Duration `toml:"timeout"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "4h")
+// or, for days, "5d".
+type Duration struct{ time.Duration }
