@@ -31,6 +31,13 @@ type Config struct {
 	Sieved    Sieved    `toml:"sieved"`
 	Spamd     Spamd     `toml:"spamd"`
 	DNS       DNS       `toml:"dns"`
+
+	// lines maps each key read from the file ("smtpd.listener[1].address")
+	// to its line, so that Validate can say where a bad value was written.
+	lines map[string]int
+	// unexpanded holds the text, as written, of the values that used
+	// ${env:...} or ${file:...}, so that Encode does not print secrets.
+	unexpanded map[string]string
 }
 
 // Server holds what every program needs.
@@ -97,6 +104,7 @@ type Log struct {
 }
 
 // Listener is one address a daemon listens on when not socket-activated.
+// A section's listeners in the file replace all of its default listeners.
 type Listener struct {
 	// Name is the role, as in a systemd FileDescriptorName (smtp, submission...).
 	Name string `toml:"name"`
