@@ -1,0 +1,96 @@
+# Gannet: build, test, install and try out the mail server.
+#
+#   make            build every program into bin/
+#   make run        build, set up ./var and start the daemons on loopback
+#   make test       install test tools if missing, gofmt, go vet, go test -race
+#   make install    install programs, man pages, systemd units (PREFIX, DESTDIR)
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+
+PROGRAMS := smtpd queued deliver imapd jmapd sieved spamd spamc bayes-train \
+	sievectl banctl queuectl acmectl userctl
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+MANDIR := $(PREFIX)/share/man
+DOCDIR := $(PREFIX)/share/doc/gannet
+SYSTEMDUNITDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X gannet/lib/app.Version=$(VERSION)
+# How long each fuzz target runs under `make fuzz`.
+FUZZTIME ?= 10s
+
+# Where the programs and the other build products go.
+BIN ?= bin
+BUILD ?= build
+
+MAN_SOURCES := $(wildcard man/*.[1-8].md)
+MAN_PAGES := $(patsubst man/%.md,$(BUILD)/man/%,$(MAN_SOURCES))
+MD2MAN := $(BUILD)/tools/go-md2man
+
+.PHONY: all build man install test run bench fuzz vet fmt clean distclean
+
+all: build man
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $(addprefix ./cmd/,$(PROGRAMS))
+
+# go-md2man comes from the module cache at the version go.mod names.
+$(MD2MAN): go.mod
+	$(GO) build -o $@ github.com/cpuguy83/go-md2man/v2
+
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%: man/%.md $(MD2MAN)
+	@mkdir -p $(@D)
+	$(MD2MAN) -in $< -out $@
+
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(addprefix $(BIN)/,$(PROGRAMS)) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 contrib/gannet.toml README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 systemd/gannet.sysusers $(DESTDIR)$(SYSUSERSDIR)/gannet.conf
+	for unit in $(wildcard systemd/*.service systemd/*.socket systemd/*.timer systemd/*.target); do \
+		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$unit > $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/}; \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/}; \
+	done
+
+test:
+	scripts/test.sh
+
+run: build
+	scripts/run.sh
+
+# Benchmarks are programs under bench/, not tests; each prints its figures.
+bench:
+	for dir in $(wildcard bench/*/); do \
+		echo "== $$dir"; \
+		$(GO) run ./$$dir; \
+	done
+
+# A short run of every fuzz target (FUZZTIME each).
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf $(BIN) $(BUILD)
+
+# Also forget the `make run` state (its database and demo account).
+distclean: clean
+	rm -rf var
