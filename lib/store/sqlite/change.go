@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gannet/lib/store"
+)
+
+// bumpModSeq raises the account's modification sequence by one, queues the
+// OnChange call for after the commit, and returns the new value.
+func (s *Store) bumpModSeq(ctx context.Context, tx *sql.Tx, accountID int64) (uint64, error) {
+	var modseq uint64
+	err := tx.QueryRowContext(ctx,
+		"UPDATE accounts SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", accountID).Scan(&modseq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("account %d: %w", accountID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("account %d: modseq: %w", accountID, err)
+	}
+	s.changed(accountID, modseq)
+	return modseq, nil
+}
+
+const qChangeInsert = `INSERT INTO changes (account_id, modseq, kind, object_id, mailbox_id, uid, op, time)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// logChange appends c to the change log.
+func (s *Store) logChange(ctx context.Context, tx *sql.Tx, c store.Change) error {
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	_, err := s.execP(ctx, tx, qChangeInsert, c.AccountID, int64(c.ModSeq), string(c.Kind), c.ObjectID, c.MailboxID, int64(c.UID), string(c.Op), dbTime(c.Time))
+	if err != nil {
+		return fmt.Errorf("change log: %w", err)
+	}
+	return nil
+}
+
+// AccountModSeq returns the account's highest modification sequence.
+func (s *Store) AccountModSeq(ctx context.Context, accountID int64) (uint64, error) {
+	var modseq uint64
+	err := s.rdb.QueryRowContext(ctx, "SELECT modseq FROM accounts WHERE id = ?", accountID).Scan(&modseq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("account %d: %w", accountID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("account %d: modseq: %w", accountID, err)
+	}
+	return modseq, nil
+}
+
+// ChangesSince lists the account's changes with ModSeq > since, oldest
+// first, at most limit of them (0: all).
+func (s *Store) ChangesSince(ctx context.Context, accountID int64, since uint64, limit int) ([]store.Change, error) {
+	q := `SELECT modseq, kind, object_id, mailbox_id, uid, op, time FROM changes
+		WHERE account_id = ? AND modseq > ? ORDER BY modseq, id`
+	args := []any{accountID, int64(since)}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		c := store.Change{AccountID: accountID}
+		var kind, op string
+		var uid, t int64
+		if err := rows.Scan(&c.ModSeq, &kind, &c.ObjectID, &c.MailboxID, &uid, &op, &t); err != nil {
+			return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
+		}
+		c.Kind, c.Op, c.UID, c.Time = store.ChangeKind(kind), store.ChangeOp(op), uint32(uid), goTime(t)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
+	}
+	return out, nil
+}
