@@ -10,6 +10,8 @@ declare -A need=(
 	[systemd-socket-activate]=systemd
 	[swaks]=swaks
 	[python3]=python3
+	[opendkim]=opendkim
+	[opendkim-genkey]=opendkim-tools
 )
 
 missing=()

@@ -531,15 +531,41 @@ func TestContribExample(t *testing.T) {
 	if !reflect.DeepEqual(public(c), public(want)) {
 		t.Errorf("the example's values are not the defaults:\n%+v\nwant\n%+v", public(c), public(want))
 	}
+	// Arrays that are empty by default (smtpd.rewrite, smtpd.milter) are
+	// shown as commented-out examples: uncommented, they must parse and
+	// name their keys.
+	full, err := Parse(path, uncommentExamples(data))
+	if err != nil {
+		t.Fatalf("the example with its commented-out [[tables]] uncommented does not parse: %v", err)
+	}
 	var missing []string
 	for _, k := range allKeys(reflect.TypeFor[Config](), "") {
-		if _, ok := c.lines[k]; !ok {
+		if _, ok := full.lines[k]; !ok {
 			missing = append(missing, k)
 		}
 	}
 	if len(missing) > 0 {
 		t.Errorf("the example leaves out %v", missing)
 	}
+}
+
+// uncommentExamples uncomments the "# [[table]]" lines of a file and the
+// "# key = value" lines right after each.
+func uncommentExamples(data []byte) []byte {
+	lines := strings.Split(string(data), "\n")
+	in := false
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "# [[") && strings.HasSuffix(l, "]]"):
+			in = true
+		case in && strings.HasPrefix(l, "# ") && strings.Contains(l, " = ") && !strings.HasPrefix(l, "#  "):
+		default:
+			in = false
+			continue
+		}
+		lines[i] = strings.TrimPrefix(l, "# ")
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 // allKeys lists every key of a struct type; arrays of tables as element 0.
