@@ -142,6 +142,67 @@ type SMTPD struct {
 	SenderValidation bool `toml:"sender_validation"`
 	// SenderValidationHeader also checks the From: header.
 	SenderValidationHeader bool `toml:"sender_validation_header"`
+	// Rewrite rewrites envelope addresses before the directory looks them
+	// up, rule by rule in order (none by default).
+	Rewrite []RewriteRule `toml:"rewrite"`
+	// Milters are asked about every message, in order, each seeing what
+	// the ones before it changed (Postfix smtpd_milters; none by default).
+	Milters []Milter `toml:"milter"`
+	// Checks sets what the checks on inbound mail (port 25) do.
+	Checks AuthChecks `toml:"checks"`
+}
+
+// AuthChecks sets, for each check smtpd runs on mail arriving at port 25,
+// whether it runs and what a failing result does: "relaxed" records the
+// result in the Authentication-Results header and acts only on a DMARC
+// reject policy, "strict" also refuses mail the check fails, "off" skips
+// the check.
+type AuthChecks struct {
+	SPF   string `toml:"spf"`   // RFC 7208
+	DKIM  string `toml:"dkim"`  // RFC 6376
+	DMARC string `toml:"dmarc"` // RFC 7489
+	ARC   string `toml:"arc"`   // RFC 8617
+	IPRev string `toml:"iprev"` // RFC 8601 section 3
+	// DMARCEnforceReject refuses mail that fails DMARC for a domain whose
+	// policy is p=reject (550 5.7.1); without it such mail is treated as
+	// p=quarantine.
+	DMARCEnforceReject bool `toml:"dmarc_enforce_reject"`
+}
+
+// MaxRewriteRules bounds smtpd.rewrite, so that rewriting an address stays
+// cheap whatever the file says.
+const MaxRewriteRules = 100
+
+// RewriteRule rewrites an envelope address that a regular expression
+// matches as a whole (Go's RE2 syntax, case-insensitive unless the pattern
+// says (?-i)).
+type RewriteRule struct {
+	// Match is the pattern; it must match the whole address.
+	Match string `toml:"match"`
+	// Replace is the new address; $1 or ${name} stand for what the groups
+	// of Match captured.
+	Replace string `toml:"replace"`
+	// Apply is "sender", "recipient" or "both" ("" means both).
+	Apply string `toml:"apply"`
+	// Last stops rewriting after this rule when it matches.
+	Last bool `toml:"last"`
+}
+
+// Milter is a mail filter smtpd asks about every message (the Sendmail
+// milter protocol).
+type Milter struct {
+	// Name is used in logs ("" means the address).
+	Name string `toml:"name"`
+	// Address is "inet:host:port" or "unix:/path" (Postfix syntax);
+	// "inet:port@host" (Sendmail syntax) is accepted too.
+	Address string `toml:"address"`
+	// Protocol is the milter protocol version, 2 or 6 (0 means 6).
+	Protocol int `toml:"protocol"`
+	// Timeout bounds connecting and each exchange (0 means 30s).
+	Timeout Duration `toml:"timeout"`
+	// DefaultAction is what happens to the message when the milter cannot be
+	// reached or fails: "tempfail" ("" too), "accept" or "reject".
+	DefaultAction string `toml:"default_action"`
 }
 
 // Queued configures the queue runner.

@@ -48,6 +48,10 @@ func Default() *Config {
 			RequireTLSForAuth:      true,
 			SenderValidation:       true,
 			SenderValidationHeader: false,
+			Checks: AuthChecks{
+				SPF: "relaxed", DKIM: "relaxed", DMARC: "relaxed", ARC: "relaxed", IPRev: "relaxed",
+				DMARCEnforceReject: true,
+			},
 		},
 		Queued: Queued{
 			RetrySchedule: []Duration{

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,11 +176,20 @@ func (c *Config) validate() []*Error {
 	v.positive("smtpd.idle_timeout", sm.IdleTimeout)
 	v.positive("smtpd.session_timeout", sm.SessionTimeout)
 	v.oneOf("smtpd.bare_line_endings", sm.BareLineEndings, "reject", "normalize")
+	for _, ck := range []struct{ key, value string }{
+		{"spf", sm.Checks.SPF}, {"dkim", sm.Checks.DKIM}, {"dmarc", sm.Checks.DMARC},
+		{"arc", sm.Checks.ARC}, {"iprev", sm.Checks.IPRev},
+	} {
+		v.oneOf("smtpd.checks."+ck.key, ck.value, "relaxed", "strict", "off")
+	}
 	for i, n := range sm.RelayNetworks {
 		if _, err := parseNetwork(n); err != nil {
 			v.fail(indexKey("smtpd.relay_networks", i), "%v", err)
 		}
 	}
+
+	c.validateRewrite(v)
+	c.validateMilters(v)
 
 	q := c.Queued
 	if len(q.RetrySchedule) == 0 {
@@ -352,4 +363,183 @@ func checkDNSName(h string, fqdn bool) error {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Bounds on the text of a rewrite rule: an address is at most 254 octets
+// (RFC 5321 section 4.5.3.1.3), so longer patterns serve no purpose.
+const (
+	maxRewritePattern     = 1024
+	maxRewriteReplacement = 512
+	// maxRewriteProgram bounds a compiled pattern: matching a 254-octet
+	// address against 1,000 instructions takes about 2 ms at worst.
+	maxRewriteProgram = 1000
+)
+
+func (c *Config) validateRewrite(v *validator) {
+	rules := c.SMTPD.Rewrite
+	if len(rules) > MaxRewriteRules {
+		v.fail("smtpd.rewrite", "%d rules: at most %d", len(rules), MaxRewriteRules)
+	}
+	for i := range rules {
+		r := &rules[i]
+		key := indexKey("smtpd.rewrite", i)
+		re, err := r.Compile()
+		if err != nil {
+			v.fail(key+".match", "%v", err)
+		}
+		switch {
+		case r.Replace == "":
+			v.fail(key+".replace", "required: the new address, as in replace = '$1@example.org'")
+		case len(r.Replace) > maxRewriteReplacement:
+			v.fail(key+".replace", "longer than %d characters", maxRewriteReplacement)
+		case re != nil:
+			if err := checkTemplate(re, r.Replace); err != nil {
+				v.fail(key+".replace", "%v", err)
+			}
+		}
+		v.oneOf(key+".apply", r.Apply, "", "sender", "recipient", "both")
+	}
+}
+
+// CheckRewrite checks rules made in code as Validate checks smtpd.rewrite
+// in a file; the errors name keys as if the rules were written there.
+func CheckRewrite(rules []RewriteRule) error {
+	c := &Config{SMTPD: SMTPD{Rewrite: rules}}
+	v := &validator{c: c}
+	c.validateRewrite(v)
+	return joinErrors(v.errs)
+}
+
+// Compile returns the rule's pattern as it is matched: anchored at both
+// ends of the address and case-insensitive unless it says (?-i).
+func (r *RewriteRule) Compile() (*regexp.Regexp, error) {
+	if r.Match == "" {
+		return nil, fmt.Errorf("required: a regular expression for the whole address, as in match = '(.+)@old\\.example'")
+	}
+	if len(r.Match) > maxRewritePattern {
+		return nil, fmt.Errorf("longer than %d characters", maxRewritePattern)
+	}
+	// Parse the pattern alone first: wrapped unchecked, "a)|(b" would
+	// close the anchoring group and match anywhere.
+	if _, err := syntax.Parse(r.Match, syntax.Perl); err != nil {
+		return nil, fmt.Errorf("not a regular expression: %v", err)
+	}
+	expr := "(?i)^(?:" + r.Match + ")$"
+	// RE2 matches in time linear in the address times the size of the
+	// compiled pattern, and a short pattern can compile large: (.?){1000}
+	// takes seconds. Bound the size as regexp.Compile will build it.
+	sre, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, fmt.Errorf("not a regular expression: %v", err)
+	}
+	prog, err := syntax.Compile(sre.Simplify())
+	if err != nil {
+		return nil, fmt.Errorf("not a regular expression: %v", err)
+	}
+	if n := len(prog.Inst); n > maxRewriteProgram {
+		return nil, fmt.Errorf("too complex (%d instructions compiled, at most %d): use smaller repetition counts", n, maxRewriteProgram)
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("not a regular expression: %v", err)
+	}
+	return re, nil
+}
+
+// checkTemplate checks that every $n and ${name} of a replacement names a
+// group of re (regexp.Expand would silently put nothing there: "$1x" is
+// the group named "1x", not $1 followed by x). In the file, ${ is written
+// $${, since ${...} there names a secret.
+func checkTemplate(re *regexp.Regexp, tmpl string) error {
+	for {
+		i := strings.IndexByte(tmpl, '$')
+		if i < 0 {
+			return nil
+		}
+		tmpl = tmpl[i+1:]
+		if strings.HasPrefix(tmpl, "$") {
+			tmpl = tmpl[1:]
+			continue
+		}
+		var name string
+		if strings.HasPrefix(tmpl, "{") {
+			end := strings.IndexByte(tmpl, '}')
+			if end < 0 {
+				return fmt.Errorf("unclosed ${ (write $$ for a dollar sign)")
+			}
+			name, tmpl = tmpl[1:end], tmpl[end+1:]
+		} else {
+			n := 0
+			for n < len(tmpl) && (isAlnum(tmpl[n]) || tmpl[n] == '_') {
+				n++
+			}
+			name, tmpl = tmpl[:n], tmpl[n:]
+		}
+		if name == "" {
+			return fmt.Errorf("a $ names no group (write $$ for a dollar sign)")
+		}
+		if k, err := strconv.Atoi(name); err == nil {
+			if k < 0 || k > re.NumSubexp() {
+				return fmt.Errorf("$%s: the pattern has %d groups", name, re.NumSubexp())
+			}
+			continue
+		}
+		if re.SubexpIndex(name) < 0 {
+			return fmt.Errorf("$%s: the pattern has no group named %q (for group 1 followed by x, write $${1}x)", name, name)
+		}
+	}
+}
+
+func (c *Config) validateMilters(v *validator) {
+	for i := range c.SMTPD.Milters {
+		m := &c.SMTPD.Milters[i]
+		key := indexKey("smtpd.milter", i)
+		if _, _, err := m.Endpoint(); err != nil {
+			v.fail(key+".address", "%v", err)
+		}
+		if m.Protocol != 0 && m.Protocol != 2 && m.Protocol != 6 {
+			v.fail(key+".protocol", "%d: want 2 or 6", m.Protocol)
+		}
+		v.nonNegative(key+".timeout", m.Timeout)
+		v.oneOf(key+".default_action", m.DefaultAction, "", "tempfail", "accept", "reject")
+	}
+}
+
+// Endpoint returns the network ("tcp" or "unix") and address to dial for
+// the milter's Address: "inet:host:port" or "unix:/path" as Postfix writes
+// them, or "inet:port@host" and "local:/path" as Sendmail does.
+func (m *Milter) Endpoint() (network, address string, err error) {
+	kind, rest, ok := strings.Cut(m.Address, ":")
+	const want = "want \"inet:host:port\" or \"unix:/path\""
+	if !ok {
+		return "", "", fmt.Errorf("%q: %s", m.Address, want)
+	}
+	switch kind {
+	case "unix", "local":
+		if !filepath.IsAbs(rest) {
+			return "", "", fmt.Errorf("%q: the socket path must be absolute", m.Address)
+		}
+		return "unix", filepath.Clean(rest), nil
+	case "inet", "inet6":
+		var host, port string
+		if p, h, ok := strings.Cut(rest, "@"); ok {
+			host, port = h, p
+		} else if host, port, err = net.SplitHostPort(rest); err != nil {
+			return "", "", fmt.Errorf("%q: %s", m.Address, want)
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if host == "" {
+			return "", "", fmt.Errorf("%q: no host (write inet:127.0.0.1:%s for this machine)", m.Address, port)
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			if err := checkDNSName(host, false); err != nil {
+				return "", "", fmt.Errorf("%q: host %q is neither an IP address nor a host name", m.Address, host)
+			}
+		}
+		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+			return "", "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", m.Address, port)
+		}
+		return "tcp", net.JoinHostPort(host, port), nil
+	}
+	return "", "", fmt.Errorf("%q: %s", m.Address, want)
 }
