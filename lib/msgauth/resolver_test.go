@@ -91,7 +91,7 @@ func TestResolverErrors(t *testing.T) {
 	s.Fail("servfail.test", dns.RcodeServerFailure)
 	s.Fail("refused.test", dns.RcodeRefused)
 	s.Drop("silent.test", true)
-	r := newResolver(t, s, 300*time.Millisecond, 0)
+	r := newResolver(t, s, time.Second, 0)
 	ctx := context.Background()
 
 	tests := []struct {
@@ -114,8 +114,8 @@ func TestResolverErrors(t *testing.T) {
 		if de.IsNotFound != tt.notFound || de.IsTemporary != tt.temporay {
 			t.Errorf("LookupTXT(%q): %v: not found %v, temporary %v; want %v, %v", tt.name, err, de.IsNotFound, de.IsTemporary, tt.notFound, tt.temporay)
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("LookupTXT(%q) took %v, beyond the 300ms timeout", tt.name, d)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("LookupTXT(%q) took %v, far beyond the 1s timeout (with one retry)", tt.name, d)
 		}
 	}
 	if n := s.Queries("bad..name", dns.TypeTXT) + s.Queries(strings.Repeat("a", 64)+".test", dns.TypeTXT); n != 0 {
