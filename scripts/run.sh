@@ -20,6 +20,7 @@ demo=demo@$domain
 # The daemons to start, one per line. Issues 3-8 add them as they come:
 # smtpd and queued (3, 4), imapd (5), spamd (6), sieved (8), jmapd later.
 daemons=(
+	smtpd
 )
 
 # How to reach each daemon (printed for those started).

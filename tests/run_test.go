@@ -1,12 +1,17 @@
 package tests
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gannet/lib/auth"
 	"gannet/lib/config"
@@ -16,7 +21,8 @@ import (
 // TestMakeRun runs the set-up part of `make run` (scripts/run.sh with
 // GANNET_RUN_ONCE=1) twice in a fresh state directory: the first run
 // writes the configuration and creates the demo account with the password
-// it prints, the second reuses both and leaves the password alone.
+// it prints, the second reuses both and leaves the password alone. A third
+// run starts the daemons and stops them.
 func TestMakeRun(t *testing.T) {
 	needTool(t, "bash")
 	varDir := filepath.Join(t.TempDir(), "var")
@@ -88,13 +94,51 @@ func TestMakeRun(t *testing.T) {
 	}
 	checkPassword(t, cfg, password)
 
-	// Without GANNET_RUN_ONCE it would start the daemons; none is
-	// implemented yet, and it says so rather than pretend.
-	opts.env = opts.env[:2]
-	r = runWith(t, opts, script)
-	if r.status != 0 || !strings.Contains(r.stdout, "No daemon is implemented yet") {
-		t.Errorf("run.sh: status %d, stdout:\n%s", r.status, r.stdout)
+	// Without GANNET_RUN_ONCE it starts the daemons that are implemented
+	// (smtpd so far), says how to reach them, and stops them on SIGTERM
+	// (as on Ctrl-C).
+	cmd := exec.Command(script)
+	cmd.Env = append(cleanEnv(), opts.env[:2]...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if greeting(cfg.SMTPD.Listeners[0].Address) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("smtpd did not come up under run.sh:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("run.sh did not stop on SIGTERM:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "smtpd: SMTP 127.0.0.1:2525") || !strings.Contains(out.String(), "Stopping smtpd") {
+		t.Errorf("run.sh output:\n%s", out.String())
+	}
+}
+
+// greeting reports whether an SMTP server at addr sends its 220.
+func greeting(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "220 ")
 }
 
 func checkPassword(t *testing.T, cfg *config.Config, password string) {

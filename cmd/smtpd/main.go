@@ -3,15 +3,94 @@
 // It answers 250 only once a message is durable in the store.
 package main
 
-import "gannet/lib/app"
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"gannet/lib/app"
+	"gannet/lib/auth"
+	"gannet/lib/deliver"
+	"gannet/lib/listen"
+	"gannet/lib/milter"
+	"gannet/lib/msgauth"
+	"gannet/lib/rewrite"
+	"gannet/lib/smtp"
+)
 
 func main() {
 	a := app.NewApp("smtpd", "receive mail over SMTP, submission and LMTP")
 	a.UsageText = "smtpd [--config FILE]"
 	a.Description = `smtpd is the daemon that receives mail. It serves the sockets systemd
 passes it by name (smtp, submission, submissions, lmtp) or, without socket
-activation, the [[smtpd.listener]] addresses of the configuration. A message
-is accepted (250) only once it is durable in the queue.`
-	a.Action = app.NotImplementedAction("receiving mail", 3)
+activation, the [[smtpd.listener]] addresses of the configuration. Mail for
+local recipients goes into their mailboxes, other mail into the queue; a
+message is accepted (250) only once it is durable. SIGTERM stops it after
+the messages in progress.`
+	a.Action = run
 	app.Main(a)
+}
+
+func run(c *cli.Context) error {
+	env, err := app.Load(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ctx, stop := listen.SignalContext(c.Context)
+	defer stop()
+	cfg, log := env.Config, env.Log
+
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := env.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := listen.TLSConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := &smtp.Server{
+		Config:  cfg,
+		Store:   st,
+		Dir:     dir,
+		Auth:    &auth.Authenticator{Store: st, Dir: dir},
+		Deliver: smtp.NewLocalDelivery(deliver.New(st, dir, cfg.Deliver, log)),
+		TLS:     tlsCfg,
+		Log:     log,
+	}
+	if len(cfg.SMTPD.Rewrite) > 0 {
+		rw, err := rewrite.New(cfg.SMTPD.Rewrite)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+		srv.Rewriter = rw
+	}
+	if len(cfg.SMTPD.Milters) > 0 {
+		srv.Milter = smtp.NewMilter(milter.New(cfg.SMTPD.Milters, log), cfg.Server.Hostname)
+	}
+	policy, err := msgauth.PolicyFromConfig(cfg.SMTPD.Checks)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	if policy != (msgauth.Policy{DMARCEnforceReject: policy.DMARCEnforceReject}) {
+		resolver, err := msgauth.NewResolver(cfg.DNS, msgauth.DefaultCacheSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+		srv.Checker = smtp.NewMessageChecker(msgauth.NewChecker(resolver, policy), cfg.Server.Hostname)
+	}
+	// TODO(issue 6): srv.Spam, the spam filter at the end of DATA.
+	// TODO(lib/auth): srv.SCRAM, once accounts keep SCRAM-SHA-256 keys
+	// (RFC 5803) beside their argon2 hash; until then SCRAM-SHA-256 is not
+	// offered.
+
+	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, ls)
 }
