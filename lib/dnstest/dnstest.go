@@ -30,8 +30,9 @@ import (
 // Server is a DNS server on 127.0.0.1. Its methods are safe for concurrent
 // use, also while it serves queries.
 type Server struct {
-	t    testing.TB
+	t    testing.TB // nil for a server made with Start
 	addr string
+	stop []func()
 
 	mu      sync.Mutex
 	records map[string][]dns.RR // by owner name (lower case, fully qualified)
@@ -50,8 +51,19 @@ type key struct {
 // system, and stops it when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatalf("dnstest: %v", err)
+	}
+	s.t = t
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Start starts a server as New does, for programs that are not tests (a
+// benchmark, say); Close stops it.
+func Start() (*Server, error) {
 	s := &Server{
-		t:       t,
 		records: map[string][]dns.RR{},
 		rcodes:  map[string]int{},
 		drops:   map[string]bool{},
@@ -60,13 +72,14 @@ func New(t testing.TB) *Server {
 	}
 	pc, ln, err := listen()
 	if err != nil {
-		t.Fatalf("dnstest: %v", err)
+		return nil, err
 	}
 	s.addr = pc.LocalAddr().String()
-	for _, srv := range []*dns.Server{
+	servers := []*dns.Server{
 		{PacketConn: pc, Handler: s},
 		{Listener: ln, Handler: s},
-	} {
+	}
+	for i, srv := range servers {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		done := make(chan error, 1)
@@ -74,16 +87,33 @@ func New(t testing.TB) *Server {
 		select {
 		case <-started:
 		case err := <-done:
-			t.Fatalf("dnstest: serve: %v", err)
+			s.Close()
+			for _, rest := range servers[i+1:] {
+				if rest.PacketConn != nil {
+					rest.PacketConn.Close()
+				} else {
+					rest.Listener.Close()
+				}
+			}
+			return nil, fmt.Errorf("serve: %w", err)
 		}
-		t.Cleanup(func() {
+		s.stop = append(s.stop, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			srv.ShutdownContext(ctx)
 			<-done
 		})
 	}
-	return s
+	return s, nil
+}
+
+// Close stops the server. New's servers are closed when the test ends.
+func (s *Server) Close() error {
+	for _, stop := range s.stop {
+		stop()
+	}
+	s.stop = nil
+	return nil
 }
 
 // listen opens UDP and TCP sockets on one loopback port.
@@ -110,22 +140,34 @@ func (s *Server) Addr() string { return s.addr }
 // Add adds records written as zone-file lines with an absolute owner name,
 // as in `example.test. 300 IN TXT "v=spf1 -all"` or
 // `1.0.0.127.in-addr.arpa. 300 IN PTR mx.example.test.`. A line that does not
-// parse fails the test.
+// parse fails the test (for a server made with Start, use AddRecords).
 func (s *Server) Add(lines ...string) {
+	if s.t == nil {
+		panic("dnstest: Add on a server made with Start; use AddRecords")
+	}
 	s.t.Helper()
+	if err := s.AddRecords(lines...); err != nil {
+		s.t.Fatalf("%v", err)
+	}
+}
+
+// AddRecords adds records as Add does and returns an error for a line that
+// does not parse (the lines before it are added).
+func (s *Server) AddRecords(lines ...string) error {
 	for _, line := range lines {
 		rr, err := dns.NewRR(line)
 		if err != nil {
-			s.t.Fatalf("dnstest: record %q: %v", line, err)
+			return fmt.Errorf("dnstest: record %q: %w", line, err)
 		}
 		if rr == nil {
-			s.t.Fatalf("dnstest: record %q: empty", line)
+			return fmt.Errorf("dnstest: record %q: empty", line)
 		}
 		name := canonical(rr.Header().Name)
 		s.mu.Lock()
 		s.records[name] = append(s.records[name], rr)
 		s.mu.Unlock()
 	}
+	return nil
 }
 
 // Remove deletes the records of name with type rrtype (dns.TypeTXT...), or

@@ -118,3 +118,28 @@ func (f *fakeT) Fatalf(format string, args ...any) {
 	f.failed = true
 	panic("fatal")
 }
+
+// A server made with Start, as a benchmark program uses it, answers like
+// New's, reports bad lines as errors and stops on Close.
+func TestStartWithoutTest(t *testing.T) {
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRecords(`example.test. 300 IN TXT "v=spf1 -all"`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRecords("example.test. 300 IN A not-an-address"); err == nil {
+		t.Error("AddRecords took a bad line")
+	}
+	if r := exchange(t, s, "tcp", "example.test.", dns.TypeTXT); len(r.Answer) != 1 {
+		t.Errorf("TXT: %v", r)
+	}
+	s.Close()
+	c := &dns.Client{Net: "tcp", Timeout: time.Second}
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeTXT)
+	if _, _, err := c.Exchange(m, s.Addr()); err == nil {
+		t.Error("the server still answers after Close")
+	}
+}
