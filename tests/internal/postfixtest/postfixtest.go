@@ -317,6 +317,8 @@ func (in *Instance) defaultMain() map[string]string {
 		"relay_domains":             "",
 		"smtputf8_enable":           "yes",
 		"message_size_limit":        "52428800",
+		"mailbox_size_limit":        "0",
+		"virtual_mailbox_limit":     "0",
 		"delay_warning_time":        "0h",
 		"bounce_queue_lifetime":     "0",
 		"maximal_queue_lifetime":    "1h",

@@ -67,7 +67,7 @@ func TestInstanceDeliversToMaildir(t *testing.T) {
 	}()
 
 	msg := "From: s@remote.test\r\nTo: rcpt@maildir.test\r\nSubject: hello\r\nMessage-ID: <1@remote.test>\r\n" +
-		"Date: Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\nbody line\r\n..dot\r\n"
+		"Date: Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\nbody line\r\n.dot\r\n"
 	if err := smtp.SendMail(in.Addr, nil, "s@remote.test", []string{"rcpt@maildir.test"}, []byte(msg)); err != nil {
 		t.Fatalf("sending: %v", err)
 	}
@@ -77,7 +77,9 @@ func TestInstanceDeliversToMaildir(t *testing.T) {
 		t.Errorf("unknown recipient: %v, want a 550", err)
 	}
 
-	line, err := in.WaitLog(ctx, regexp.MustCompile(`to=<rcpt@maildir\.test>.*status=sent`))
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	line, err := in.WaitLog(wctx, regexp.MustCompile(`to=<rcpt@maildir\.test>.*status=sent`))
+	wcancel()
 	if err != nil {
 		t.Fatal(err)
 	}
