@@ -383,7 +383,7 @@ func (in *Instance) writeConfig(opts Options) error {
 	params := in.defaultMain()
 	maps.Copy(params, opts.Main)
 	var main bytes.Buffer
-	main.WriteString("# Written by gannet/tests/internal/postfixtest.\n")
+	main.WriteString("# Written by gannet/lib/postfixtest.\n")
 	for _, name := range slices.Sorted(maps.Keys(params)) {
 		value := params[name]
 		if strings.ContainsAny(name+value, "\n\r") {
@@ -392,7 +392,7 @@ func (in *Instance) writeConfig(opts Options) error {
 		fmt.Fprintf(&main, "%s = %s\n", name, value)
 	}
 	var master bytes.Buffer
-	master.WriteString("# Written by gannet/tests/internal/postfixtest.\n")
+	master.WriteString("# Written by gannet/lib/postfixtest.\n")
 	fmt.Fprintf(&master, "%s inet n - n - - smtpd\n", in.Addr)
 	for _, line := range append(slices.Clone(masterServices), opts.Services...) {
 		if strings.ContainsAny(line, "\n\r") {
