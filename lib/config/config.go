@@ -215,6 +215,40 @@ type Queued struct {
 	GiveUpAfter Duration `toml:"give_up_after"`
 	// Workers is the number of concurrent deliveries.
 	Workers int `toml:"workers"`
+	// DestinationConcurrency bounds the connections open at once to one
+	// destination (Postfix default_destination_concurrency_limit).
+	DestinationConcurrency int `toml:"destination_concurrency"`
+	// ConnectTimeout bounds the TCP connect and greeting of a remote server
+	// (Postfix smtp_connect_timeout).
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// CommandTimeout bounds each command's reply, and the reply to the end
+	// of the message (RFC 5321 section 4.5.3.2 asks for 10 minutes there).
+	CommandTimeout Duration `toml:"command_timeout"`
+	// MTASTS is "enforce" (default: honour RFC 8461 policies) or "off".
+	MTASTS string `toml:"mta_sts"`
+	// DKIMSign signs mail from local domains with their DKIM keys (default true).
+	DKIMSign bool `toml:"dkim_sign"`
+	// RelayHosts route mail for some or all domains through a smarthost.
+	RelayHosts []RelayHost `toml:"relay_host"`
+	// LeaseTime is how long a worker holds a queue entry before another may
+	// take it (it renews the lease while it works).
+	LeaseTime Duration `toml:"lease_time"`
+}
+
+// RelayHost is a smarthost: mail for Domains (all domains when empty) goes
+// to Address instead of the domain's MX hosts.
+type RelayHost struct {
+	// Domains this relay host is for; empty means every remote domain.
+	Domains []string `toml:"domains"`
+	// Address is host:port (port 587 when left out).
+	Address string `toml:"address"`
+	// TLS is "starttls" (default, required), "implicit" (TLS from the
+	// first byte, port 465) or "none" (only on a trusted network).
+	TLS string `toml:"tls"`
+	// Username and Password for AUTH PLAIN; the password should come from
+	// ${file:...} or ${env:...}.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 }
 
 // Deliver configures local delivery (the deliver program and lib/deliver).

@@ -534,6 +534,7 @@ func TestContribExample(t *testing.T) {
 	// Arrays that are empty by default (smtpd.rewrite, smtpd.milter) are
 	// shown as commented-out examples: uncommented, they must parse and
 	// name their keys.
+	t.Setenv("GANNET_RELAY_PASSWORD", "secret") // queued.relay_host's example
 	full, err := Parse(path, uncommentExamples(data))
 	if err != nil {
 		t.Fatalf("the example with its commented-out [[tables]] uncommented does not parse: %v", err)

@@ -62,6 +62,14 @@ func Default() *Config {
 			DelayWarning: D(4 * time.Hour), // Postfix delay_warning_time
 			GiveUpAfter:  D(5 * day),       // Postfix maximal_queue_lifetime
 			Workers:      20,
+			// Postfix default_destination_concurrency_limit is 20; a
+			// smaller figure is kinder to small receivers.
+			DestinationConcurrency: 10,
+			ConnectTimeout:         D(30 * time.Second), // Postfix smtp_connect_timeout
+			CommandTimeout:         D(5 * time.Minute),  // RFC 5321 section 4.5.3.2
+			MTASTS:                 "enforce",
+			DKIMSign:               true,
+			LeaseTime:              D(5 * time.Minute),
 		},
 		Deliver: Deliver{QuotaExceeded: "temporary"},
 		IMAPD: IMAPD{

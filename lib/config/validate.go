@@ -204,6 +204,21 @@ func (c *Config) validate() []*Error {
 		v.fail("queued.delay_warning", "%s: must be shorter than give_up_after (%s), or 0s for no warning", q.DelayWarning, q.GiveUpAfter)
 	}
 	v.atLeast("queued.workers", int64(q.Workers), 1)
+	v.atLeast("queued.destination_concurrency", int64(q.DestinationConcurrency), 1)
+	v.positive("queued.connect_timeout", q.ConnectTimeout)
+	v.positive("queued.command_timeout", q.CommandTimeout)
+	v.positive("queued.lease_time", q.LeaseTime)
+	v.oneOf("queued.mta_sts", q.MTASTS, "enforce", "off")
+	for i, r := range q.RelayHosts {
+		key := indexKey("queued.relay_host", i)
+		if r.Address == "" {
+			v.fail(key+".address", "must be set (host:port)")
+		}
+		v.oneOf(key+".tls", r.TLS, "", "starttls", "implicit", "none")
+		if (r.Username == "") != (r.Password == "") {
+			v.fail(key+".password", "username and password go together")
+		}
+	}
 
 	v.oneOf("deliver.quota_exceeded", c.Deliver.QuotaExceeded, "temporary", "permanent")
 
