@@ -233,6 +233,12 @@ type Queued struct {
 	// LeaseTime is how long a worker holds a queue entry before another may
 	// take it (it renews the lease while it works).
 	LeaseTime Duration `toml:"lease_time"`
+	// RemotePort is the port of remote MX hosts (25; tests point it at
+	// servers of their own).
+	RemotePort int `toml:"remote_port"`
+	// CAFile, when set, holds the PEM certificates that verify remote
+	// servers (MTA-STS, relay hosts) instead of the system's roots.
+	CAFile string `toml:"ca_file"`
 }
 
 // RelayHost is a smarthost: mail for Domains (all domains when empty) goes

@@ -70,6 +70,7 @@ func Default() *Config {
 			MTASTS:                 "enforce",
 			DKIMSign:               true,
 			LeaseTime:              D(5 * time.Minute),
+			RemotePort:             25,
 		},
 		Deliver: Deliver{QuotaExceeded: "temporary"},
 		IMAPD: IMAPD{

@@ -209,6 +209,9 @@ func (c *Config) validate() []*Error {
 	v.positive("queued.command_timeout", q.CommandTimeout)
 	v.positive("queued.lease_time", q.LeaseTime)
 	v.oneOf("queued.mta_sts", q.MTASTS, "enforce", "off")
+	if q.RemotePort < 1 || q.RemotePort > 65535 {
+		v.fail("queued.remote_port", "%d: not a TCP port", q.RemotePort)
+	}
 	for i, r := range q.RelayHosts {
 		key := indexKey("queued.relay_host", i)
 		if r.Address == "" {
