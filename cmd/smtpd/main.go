@@ -53,11 +53,13 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	authn := &auth.Authenticator{Store: st, Dir: dir}
 	srv := &smtp.Server{
 		Config:  cfg,
 		Store:   st,
 		Dir:     dir,
-		Auth:    &auth.Authenticator{Store: st, Dir: dir},
+		Auth:    authn,
+		SCRAM:   authn.SCRAMLookup, // keys stored per account, RFC 5803
 		Deliver: smtp.NewLocalDelivery(deliver.New(st, dir, cfg.Deliver, log)),
 		TLS:     tlsCfg,
 		Log:     log,
@@ -84,9 +86,6 @@ func run(c *cli.Context) error {
 		srv.Checker = smtp.NewMessageChecker(msgauth.NewChecker(resolver, policy), cfg.Server.Hostname)
 	}
 	// TODO(issue 6): srv.Spam, the spam filter at the end of DATA.
-	// TODO(lib/auth): srv.SCRAM, once accounts keep SCRAM-SHA-256 keys
-	// (RFC 5803) beside their argon2 hash; until then SCRAM-SHA-256 is not
-	// offered.
 
 	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners)
 	if err != nil {

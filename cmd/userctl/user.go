@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ type userView struct {
 	DisplayName   string    `json:"display_name,omitempty"`
 	Disabled      bool      `json:"disabled"`
 	HasPassword   bool      `json:"has_password"`
+	HasSCRAM      bool      `json:"has_scram_sha256"`
 	QuotaBytes    int64     `json:"quota_bytes"`
 	QuotaMessages int64     `json:"quota_messages"`
 	Created       time.Time `json:"created"`
@@ -31,7 +33,7 @@ type userView struct {
 func viewUser(a *store.Account) userView {
 	return userView{
 		Address: a.Address, DisplayName: a.DisplayName, Disabled: a.Disabled,
-		HasPassword: a.PasswordHash != "", QuotaBytes: a.QuotaBytes,
+		HasPassword: a.PasswordHash != "", HasSCRAM: a.SCRAMSHA256 != "", QuotaBytes: a.QuotaBytes,
 		QuotaMessages: a.QuotaMessages, Created: a.Created.UTC(),
 	}
 }
@@ -139,7 +141,7 @@ func userAdd(s *session) error {
 	if err != nil {
 		return err
 	}
-	if a.PasswordHash, err = auth.HashPassword(pw, s.env.Config.Directory.Argon2); err != nil {
+	if err := setPassword(s, a, pw); err != nil {
 		return err
 	}
 	if err := s.dir.AddAccount(s.ctx, a); err != nil {
@@ -223,6 +225,8 @@ func userShow(s *session) error {
 	}
 	if !v.HasPassword {
 		state += ", no password"
+	} else if !v.HasSCRAM {
+		state += ", no SCRAM-SHA-256 keys"
 	}
 	rows := [][]string{
 		{"address:", v.Address},
@@ -250,7 +254,7 @@ func userPasswd(s *session) error {
 	if err != nil {
 		return err
 	}
-	if a.PasswordHash, err = auth.HashPassword(pw, s.env.Config.Directory.Argon2); err != nil {
+	if err := setPassword(s, a, pw); err != nil {
 		return err
 	}
 	if err := s.dir.UpdateAccount(s.ctx, a); err != nil {
@@ -261,6 +265,18 @@ func userPasswd(s *session) error {
 		return err
 	}
 	return nil
+}
+
+// setPassword sets a's password hash and SCRAM-SHA-256 keys. A password
+// SASLprep refuses gets no SCRAM keys: a warning says so and the password
+// is set all the same, for PLAIN and LOGIN.
+func setPassword(s *session, a *store.Account, pw string) error {
+	err := auth.SetPassword(a, pw, s.env.Config.Directory.Argon2)
+	if errors.Is(err, auth.ErrSCRAMPassword) {
+		fmt.Fprintf(s.c.App.ErrWriter, "userctl: warning: %s: %v; SCRAM-SHA-256 will not work for this account\n", a.Address, err)
+		return nil
+	}
+	return err
 }
 
 func userSetDisabled(s *session, disabled bool) error {

@@ -90,6 +90,10 @@ type Request struct {
 	Flags []string
 	// InternalDate is the stored message's internal date; zero means now.
 	InternalDate time.Time
+	// DeliveryKey makes the delivery idempotent per account (see
+	// store.NewMessage.DeliveryKey): queued sets it to its entry's ID, so
+	// that an attempt repeated after a crash stores nothing twice.
+	DeliveryKey string
 }
 
 // Result is the outcome for one recipient, in the order of
@@ -239,7 +243,7 @@ func (d *Deliverer) Deliver(ctx context.Context, req Request) ([]Result, error) 
 				j.meta = &m
 			}
 		}
-		d.store(ctx, jobs, req.InternalDate)
+		d.store(ctx, jobs, req.InternalDate, req.DeliveryKey)
 	}
 
 	// Settle each recipient: reached when any destination was.
@@ -343,7 +347,7 @@ func (d *Deliverer) prepare(ctx context.Context, j *job) {
 // several accounts each is tried on its own (concurrently, so the retries
 // share a commit again): a full mailbox must not keep the message from
 // the others.
-func (d *Deliverer) store(ctx context.Context, jobs []*job, date time.Time) {
+func (d *Deliverer) store(ctx context.Context, jobs []*job, date time.Time, key string) {
 	var ready []*job
 	for _, j := range jobs {
 		if j.err == nil && !j.done {
@@ -356,7 +360,7 @@ func (d *Deliverer) store(ctx context.Context, jobs []*job, date time.Time) {
 	msgs := make([]store.NewMessage, len(ready))
 	for i, j := range ready {
 		msgs[i] = store.NewMessage{AccountID: j.del.Account.ID, MailboxID: j.mailbox, Raw: j.del.Raw,
-			Meta: *j.meta, Flags: j.del.Flags, InternalDate: date}
+			Meta: *j.meta, Flags: j.del.Flags, InternalDate: date, DeliveryKey: key}
 	}
 	_, err := d.st.AddMessages(ctx, msgs)
 	if err == nil {

@@ -1,7 +1,8 @@
 // Package store defines Gannet's storage interface: accounts, mailboxes,
-// messages, the change log, the queue, bans, spam tokens, Sieve scripts and
-// certificates. Callers see objects, never SQL; lib/store/sqlite implements it
-// and a PostgreSQL backend must be able to slot in beneath it unchanged.
+// messages, the change log, the queue, bans, spam tokens, Sieve scripts,
+// certificates and DKIM keys. Callers see objects, never SQL;
+// lib/store/sqlite implements it and a PostgreSQL backend must be able to
+// slot in beneath it unchanged.
 package store
 
 import (
@@ -31,6 +32,7 @@ type Store interface {
 	SpamTokens
 	SieveScripts
 	Certificates
+	DKIMKeys
 	Blobs
 	// Close releases the store's connections.
 	Close() error
@@ -57,6 +59,11 @@ type Account struct {
 	Address      string
 	DisplayName  string
 	PasswordHash string // PHC string, e.g. $argon2id$v=19$m=...,t=...,p=...$salt$hash
+	// SCRAMSHA256 holds the SCRAM-SHA-256 keys derived from the password
+	// (RFC 7677), in RFC 5803 form:
+	// SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>.
+	// It is "" when the account has none (SCRAM-SHA-256 then fails for it).
+	SCRAMSHA256 string
 	// QuotaBytes and QuotaMessages limit storage; 0 means unlimited.
 	QuotaBytes    int64
 	QuotaMessages int64
@@ -259,6 +266,12 @@ type NewMessage struct {
 	InternalDate time.Time // zero means now
 	// IgnoreQuota stores even over quota (e.g. a DSN to the postmaster).
 	IgnoreQuota bool
+	// DeliveryKey, when set, makes the delivery idempotent: a second
+	// message with the same key for the same account is not stored, and
+	// AddMessages returns a Message with ID 0 for it. queued sets it to the
+	// queue entry and recipient, so that an attempt repeated after a crash
+	// does not deliver twice.
+	DeliveryKey string
 }
 
 // FlagOp is how UpdateFlags changes flags.
@@ -296,6 +309,9 @@ type Messages interface {
 	CopyMessages(ctx context.Context, accountID int64, ids []int64, toMailbox int64) ([]Message, error)
 	// ExpungeMessages removes messages for good.
 	ExpungeMessages(ctx context.Context, accountID int64, ids []int64) error
+	// PruneDeliveryKeys forgets the delivery keys recorded before before,
+	// and returns how many it removed.
+	PruneDeliveryKeys(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Blobs reads raw message bytes, content-addressed by hex SHA-256.
@@ -547,4 +563,40 @@ type Certificates interface {
 	GetCertificate(ctx context.Context, name string) (*Certificate, error)
 	ListCertificates(ctx context.Context) ([]Certificate, error)
 	DeleteCertificate(ctx context.Context, name string) error
+}
+
+// ---------------------------------------------------------------------------
+// DKIM keys.
+
+// DKIMKey is a domain's DKIM signing key (RFC 6376). The private key is
+// stored as given; protecting it at rest is the caller's concern.
+type DKIMKey struct {
+	ID       int64
+	Domain   string // a local domain, lower-case ASCII (A-labels)
+	Selector string // s= (RFC 6376 section 3.1)
+	// Algorithm is a= without variants: "rsa-sha256" or "ed25519-sha256"
+	// (RFC 8463).
+	Algorithm  string
+	PrivateKey []byte // PKCS #8, DER
+	Created    time.Time
+	// Active keys sign new mail; an inactive key is kept (and its DNS
+	// record may stay published) while signatures made with it age out.
+	Active bool
+}
+
+// DKIMKeys stores the DKIM signing keys of the local domains. Deleting a
+// domain deletes its keys.
+type DKIMKeys interface {
+	// AddDKIMKey stores k and returns its ID (also set in k.ID, and
+	// k.Created when zero). ErrExists for a domain and selector that have a
+	// key already, ErrNotFound for a domain that is not local.
+	AddDKIMKey(ctx context.Context, k *DKIMKey) (int64, error)
+	// ListDKIMKeys lists the keys of one domain, or all when domain is "",
+	// ordered by domain and selector.
+	ListDKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error)
+	// SetDKIMKeyActive makes a key sign new mail, or stop; ErrNotFound when
+	// there is no such key.
+	SetDKIMKeyActive(ctx context.Context, domain, selector string, active bool) error
+	// DeleteDKIMKey deletes a key; ErrNotFound when there is no such key.
+	DeleteDKIMKey(ctx context.Context, domain, selector string) error
 }

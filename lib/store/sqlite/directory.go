@@ -206,9 +206,9 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
 		}
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO accounts
-			(domain_id, address, display_name, password_hash, quota_bytes, quota_messages, disabled, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			domID, a.Address, a.DisplayName, a.PasswordHash, a.QuotaBytes, a.QuotaMessages,
+			(domain_id, address, display_name, password_hash, scram_sha256, quota_bytes, quota_messages, disabled, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			domID, a.Address, a.DisplayName, a.PasswordHash, a.SCRAMSHA256, a.QuotaBytes, a.QuotaMessages,
 			boolInt(a.Disabled), dbTime(a.Created)).Scan(&id)
 		if err != nil {
 			return constraintError(err)
@@ -228,14 +228,14 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
 	return nil
 }
 
-const accountCols = `id, domain_id, address, display_name, password_hash, quota_bytes,
-	quota_messages, disabled, created`
+const accountCols = `id, domain_id, address, display_name, password_hash, scram_sha256,
+	quota_bytes, quota_messages, disabled, created`
 
 func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var disabled int
 	var created int64
-	err := sc.Scan(&a.ID, &a.DomainID, &a.Address, &a.DisplayName, &a.PasswordHash,
+	err := sc.Scan(&a.ID, &a.DomainID, &a.Address, &a.DisplayName, &a.PasswordHash, &a.SCRAMSHA256,
 		&a.QuotaBytes, &a.QuotaMessages, &disabled, &created)
 	a.Disabled, a.Created = disabled != 0, goTime(created)
 	return a, err
@@ -293,8 +293,8 @@ func (s *Store) ListAccounts(ctx context.Context, domain string) ([]store.Accoun
 	return out, nil
 }
 
-// UpdateAccount saves a's address, display name, password hash, quotas and
-// disabled flag, finding it by a.ID. A changed address must be free and in a
+// UpdateAccount saves a's address, display name, password hash, SCRAM keys,
+// quotas and disabled flag, finding it by a.ID. A changed address must be free and in a
 // known domain; a.DomainID follows it.
 func (s *Store) UpdateAccount(ctx context.Context, a *store.Account) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -316,8 +316,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *store.Account) error {
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE accounts SET domain_id = ?, address = ?, display_name = ?,
-			password_hash = ?, quota_bytes = ?, quota_messages = ?, disabled = ? WHERE id = ?`,
-			domID, a.Address, a.DisplayName, a.PasswordHash, a.QuotaBytes, a.QuotaMessages,
+			password_hash = ?, scram_sha256 = ?, quota_bytes = ?, quota_messages = ?, disabled = ? WHERE id = ?`,
+			domID, a.Address, a.DisplayName, a.PasswordHash, a.SCRAMSHA256, a.QuotaBytes, a.QuotaMessages,
 			boolInt(a.Disabled), a.ID)
 		if err != nil {
 			return constraintError(err)

@@ -169,8 +169,11 @@ const (
 		internal_date, save_date, thread_id, sysflags, keywords, date, subject, from_addr, to_addrs, message_id,
 		in_reply_to, refs, preview, has_attachment, structure)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	qThreadSet  = "UPDATE messages SET thread_id = ? WHERE id = ?"
-	qThreadRefs = `INSERT INTO thread_refs (account_id, ref, thread_id)
+	qThreadSet = "UPDATE messages SET thread_id = ? WHERE id = ?"
+	// qDeliveryKey records a delivery key; no row changes for a key seen
+	// before.
+	qDeliveryKey = "INSERT OR IGNORE INTO delivery_keys (account_id, key, created) VALUES (?, ?, ?)"
+	qThreadRefs  = `INSERT INTO thread_refs (account_id, ref, thread_id)
 		SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`
 )
 
@@ -323,6 +326,18 @@ func (s *Store) AddMessages(ctx context.Context, msgs []store.NewMessage) ([]sto
 
 // addMessage stores one message inside tx.
 func (s *Store) addMessage(ctx context.Context, tx *sql.Tx, p *newMessage, now time.Time) (store.Message, error) {
+	if p.DeliveryKey != "" {
+		res, err := s.execP(ctx, tx, qDeliveryKey, p.AccountID, p.DeliveryKey, dbTime(now))
+		if err != nil {
+			return store.Message{}, fmt.Errorf("delivery key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return store.Message{}, fmt.Errorf("delivery key: %w", err)
+		} else if n == 0 {
+			// Delivered before: store nothing (store.NewMessage.DeliveryKey).
+			return store.Message{}, nil
+		}
+	}
 	size := int64(len(p.Raw))
 	modseq, err := s.accountChange(ctx, tx, p.AccountID, size, 1, !p.IgnoreQuota)
 	if err != nil {
@@ -647,4 +662,21 @@ func (s *Store) ExpungeMessages(ctx context.Context, accountID int64, ids []int6
 		return fmt.Errorf("expunge messages: %w", err)
 	}
 	return nil
+}
+
+// PruneDeliveryKeys implements store.Messages.
+func (s *Store) PruneDeliveryKeys(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM delivery_keys WHERE created < ?", dbTime(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune delivery keys: %w", err)
+	}
+	return n, nil
 }

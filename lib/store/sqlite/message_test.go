@@ -462,3 +462,41 @@ func TestOnChange(t *testing.T) {
 		t.Errorf("OnChange calls %+v, want one for account %d modseq %d", got, f.acct.ID, m.ModSeq)
 	}
 }
+
+// A message with a delivery key seen before for the account is not stored
+// again, in the same batch or a later one; another account's key is its
+// own; pruned keys are forgotten.
+func TestDeliveryKey(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, b := newFixture(t, s, "keya"), newFixture(t, s, "keyb")
+	m := newMsg(a.acct.ID, a.inbox.ID, "k1@x", "body")
+	m.DeliveryKey = "queue/1"
+	out, err := s.AddMessages(ctx, []store.NewMessage{m, m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].ID == 0 || out[1].ID != 0 {
+		t.Fatalf("same key twice in one batch: IDs %d, %d; want one stored, one 0", out[0].ID, out[1].ID)
+	}
+	out, err = s.AddMessages(ctx, []store.NewMessage{m})
+	if err != nil || out[0].ID != 0 {
+		t.Fatalf("key seen before: ID %d, err %v; want 0, nil", out[0].ID, err)
+	}
+	mb := newMsg(b.acct.ID, b.inbox.ID, "k1@x", "body")
+	mb.DeliveryKey = "queue/1"
+	if out, err := s.AddMessages(ctx, []store.NewMessage{mb}); err != nil || out[0].ID == 0 {
+		t.Fatalf("the other account's first delivery: ID %d, err %v", out[0].ID, err)
+	}
+	list, err := s.ListMessages(ctx, a.acct.ID, store.MessageFilter{MailboxID: a.inbox.ID})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("account a holds %d messages (err %v), want 1", len(list), err)
+	}
+	n, err := s.PruneDeliveryKeys(ctx, time.Now().Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneDeliveryKeys = %d, %v; want 2", n, err)
+	}
+	if out, err := s.AddMessages(ctx, []store.NewMessage{m}); err != nil || out[0].ID == 0 {
+		t.Fatalf("after pruning the key is new again: ID %d, err %v", out[0].ID, err)
+	}
+}

@@ -336,7 +336,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 // parser and planner.
 var hotQueries = []string{
 	qAccountChange, qNextUID, qBlobRef, qBlobInsert, qChunkInsert, qThreadLookup,
-	qMessageInsert, qThreadSet, qThreadRefs, qChangeInsert, qTouchMailbox,
+	qMessageInsert, qThreadSet, qThreadRefs, qChangeInsert, qTouchMailbox, qDeliveryKey,
 }
 
 // prepareHot prepares hotQueries on the (idle) write connection.
