@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// intersperse lets options follow arguments ("queuectl show 12 --json"),
+// which urfave/cli v2 does not: it reorders args so that the options of the
+// command named come before its arguments, and moves the program's own
+// options (--config) to the front wherever they are. Everything after "--"
+// is left as arguments, and so is "-" (IDs on standard input). It is
+// userctl's, as it stands in cmd/userctl/args.go.
+func intersperse(a *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	var global, path, flags, pos []string
+	appFlags := flagSet(a.Flags)
+	var cmds = a.Commands
+	var leaf map[string]bool // the current command's flags: name → takes value
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		s := rest[i]
+		if s == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		if len(s) > 1 && s[0] == '-' {
+			name, _, hasValue := strings.Cut(strings.TrimLeft(s, "-"), "=")
+			takes, ok := leaf[name]
+			dst := &flags
+			if !ok {
+				takes, ok = appFlags[name]
+				dst = &global
+			}
+			if !ok {
+				// Unknown: leave it where it is for cli to complain about.
+				if len(path) == 0 {
+					global = append(global, s)
+				} else {
+					flags = append(flags, s)
+				}
+				continue
+			}
+			*dst = append(*dst, s)
+			if takes && !hasValue && i+1 < len(rest) {
+				i++
+				*dst = append(*dst, rest[i])
+			}
+			continue
+		}
+		if len(pos) == 0 {
+			if c := findCommand(cmds, s); c != nil {
+				path = append(path, s)
+				cmds = c.Subcommands
+				leaf = flagSet(c.Flags)
+				continue
+			}
+		}
+		pos = append(pos, s)
+	}
+	out = append(out, global...)
+	out = append(out, path...)
+	out = append(out, flags...)
+	return append(out, pos...)
+}
+
+// flagSet maps every name of every flag (and help) to whether it takes a
+// value.
+func flagSet(fs []cli.Flag) map[string]bool {
+	m := map[string]bool{"help": false, "h": false}
+	for _, f := range fs {
+		takes := true
+		if dv, ok := f.(cli.DocGenerationFlag); ok {
+			takes = dv.TakesValue()
+		}
+		for _, n := range f.Names() {
+			m[n] = takes
+		}
+	}
+	return m
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
