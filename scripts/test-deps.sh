@@ -12,12 +12,28 @@ declare -A need=(
 	[python3]=python3
 	[opendkim]=opendkim
 	[opendkim-genkey]=opendkim-tools
+	[postfix]=postfix
+	[smtp-source]=postfix
+)
+
+# Perl module -> Debian package: swaks does TLS and AUTH through these.
+declare -A perl_need=(
+	[Net::SSLeay]=libnet-ssleay-perl
+	[IO::Socket::SSL]=libio-socket-ssl-perl
+	[Authen::SASL]=libauthen-sasl-perl
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
+	# postfix and smtp-source live in /usr/sbin, which a user's PATH may lack.
+	if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd ]]; then
 		pkg=${need[$cmd]}
+		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+	fi
+done
+for mod in "${!perl_need[@]}"; do
+	if ! perl "-M$mod" -e1 >/dev/null 2>&1; then
+		pkg=${perl_need[$mod]}
 		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
 	fi
 done
@@ -38,5 +54,10 @@ fi
 
 echo "test-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+	# The tests run private Postfix instances (lib/postfixtest): the
+	# package is to set up no system instance of its own.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
