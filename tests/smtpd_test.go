@@ -345,7 +345,7 @@ func TestSmtpdSwaks(t *testing.T) {
 		if status != 0 {
 			t.Fatalf("status %d\n%s", status, out)
 		}
-		wantLine(t, out, "235 2.0.0")
+		wantLine(t, out, "235 2.7.0")
 	})
 	t.Run("submission-no-auth", func(t *testing.T) {
 		out, status := swaks(t, append(host("submission"), "--tls", "--to", smtpdUser, "--from", smtpdUser)...)
@@ -368,7 +368,7 @@ func TestSmtpdSwaks(t *testing.T) {
 		if status != 0 {
 			t.Fatalf("status %d\n%s", status, out)
 		}
-		wantLine(t, out, "235 2.0.0")
+		wantLine(t, out, "235 2.7.0")
 	})
 	t.Run("lmtp", func(t *testing.T) {
 		out, status := swaks(t, append(host("lmtp"), "--protocol", "LMTP", "--to", smtpdUser+",nobody@example.test", "--from", "someone@remote.example", "--header", "Subject: lmtp")...)

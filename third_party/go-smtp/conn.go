@@ -891,7 +891,8 @@ func (c *Conn) handleAuth(arg string) {
 		}
 	}
 
-	c.writeResponse(235, EnhancedCode{2, 0, 0}, "Authentication succeeded")
+	// RFC 4954 section 6: 235 2.7.0 Authentication Succeeded.
+	c.writeResponse(235, EnhancedCode{2, 7, 0}, "Authentication succeeded")
 	c.didAuth = true
 }
 
