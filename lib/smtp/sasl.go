@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-sasl"
@@ -193,7 +194,11 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 		// client-final -> server-final
 		s.step = 3
 		out, err := s.conv.Step(string(response))
-		if err != nil || !s.conv.Valid() || s.acct == nil {
+		// RFC 5802 section 5.1: an authorization identity other than the
+		// authenticated one is not supported, so it fails the exchange.
+		authz := s.conv.AuthzID()
+		if err != nil || !s.conv.Valid() || s.acct == nil ||
+			(authz != "" && !strings.EqualFold(authz, s.conv.Username()) && !strings.EqualFold(authz, s.acct.Address)) {
 			s.done(nil, s.conv.Username())
 			return nil, false, gosmtp.ErrAuthFailed
 		}

@@ -36,7 +36,12 @@ type scramClient struct {
 }
 
 func newSCRAMClient(t *testing.T, user, pass string) *scramClient {
-	c, err := scram.SHA256.NewClient(user, pass, "")
+	return newSCRAMClientAs(t, user, pass, "")
+}
+
+// newSCRAMClientAs asks to act as authz (RFC 5802 section 5.1, a=).
+func newSCRAMClientAs(t *testing.T, user, pass, authz string) *scramClient {
+	c, err := scram.SHA256.NewClient(user, pass, authz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,18 +60,19 @@ func (c *scramClient) Next(challenge []byte) ([]byte, error) {
 
 func TestSCRAM(t *testing.T) {
 	h := newHarness(t, harnessOpts{server: func(s *Server) { s.SCRAM = testSCRAM(s) }})
-	login := func(user, pass string) (*scramClient, error) {
+	loginAs := func(user, pass, authz string) (*scramClient, error) {
 		c, err := gosmtp.DialTLS(h.addr[RoleSubmissions], &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		sc := newSCRAMClient(t, user, pass)
+		sc := newSCRAMClientAs(t, user, pass, authz)
 		if err := c.Auth(sc); err != nil {
 			return sc, err
 		}
 		return sc, c.SendMail(demo, []string{other}, strings.NewReader(testMessage))
 	}
+	login := func(user, pass string) (*scramClient, error) { return loginAs(user, pass, "") }
 	sc, err := login(demo, password)
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +88,15 @@ func TestSCRAM(t *testing.T) {
 	if _, err := login("nobody@example.test", password); !errors.As(err, &se) || se.Code != 535 {
 		t.Errorf("unknown user: %v, want 535", err)
 	}
-	if n := len(h.inbox(other)); n != 1 {
-		t.Errorf("%d messages", n)
+	// Acting for another account is refused; naming oneself is fine.
+	if _, err := loginAs(demo, password, other); !errors.As(err, &se) || se.Code != 535 {
+		t.Errorf("SCRAM with another authorization identity: %v, want 535", err)
+	}
+	if _, err := loginAs(demo, password, demo); err != nil {
+		t.Errorf("SCRAM with one's own authorization identity: %v", err)
+	}
+	if n := len(h.inbox(other)); n != 2 {
+		t.Errorf("%d messages, want 2", n)
 	}
 }
 
