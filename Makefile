@@ -34,7 +34,7 @@ MAN_SOURCES := $(wildcard man/*.[1-8].md)
 MAN_PAGES := $(patsubst man/%.md,$(BUILD)/man/%,$(MAN_SOURCES))
 MD2MAN := $(BUILD)/tools/go-md2man
 
-.PHONY: all build man install test run bench fuzz vet fmt clean distclean
+.PHONY: all build man install test run bench bench-smtp fuzz vet fmt clean distclean
 
 all: build man
 
@@ -77,6 +77,12 @@ bench:
 		echo "== $$dir"; \
 		$(GO) run ./$$dir; \
 	done
+
+# smtp-source into smtpd (every check of port 25 strict) and into a private
+# Postfix, side by side; needs root. BENCH_FLAGS: -n, -size, -sessions, -only.
+BENCH_FLAGS ?=
+bench-smtp:
+	$(GO) run ./bench/smtp $(BENCH_FLAGS)
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:
