@@ -125,18 +125,18 @@ func (s *Store) GetMailbox(ctx context.Context, accountID int64, name string) (*
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
-	return getMailbox(ctx, s.rdb, fmt.Sprintf("%q", name), "account_id = ? AND name = ?", accountID, n)
+	return getMailbox(ctx, &s.reads, fmt.Sprintf("%q", name), "account_id = ? AND name = ?", accountID, n)
 }
 
 // GetMailboxByID finds a mailbox of the account by ID.
 func (s *Store) GetMailboxByID(ctx context.Context, accountID, id int64) (*store.Mailbox, error) {
-	return getMailbox(ctx, s.rdb, fmt.Sprint(id), "account_id = ? AND id = ?", accountID, id)
+	return getMailbox(ctx, &s.reads, fmt.Sprint(id), "account_id = ? AND id = ?", accountID, id)
 }
 
 // GetMailboxBySpecialUse finds the account's (first) mailbox with a
 // special-use attribute such as \Junk.
 func (s *Store) GetMailboxBySpecialUse(ctx context.Context, accountID int64, use string) (*store.Mailbox, error) {
-	return getMailbox(ctx, s.rdb, use, "account_id = ? AND special_use = ?", accountID, use)
+	return getMailbox(ctx, &s.reads, use, "account_id = ? AND special_use = ?", accountID, use)
 }
 
 // ListMailboxes lists the account's mailboxes by name.

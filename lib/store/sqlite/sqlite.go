@@ -91,6 +91,8 @@ type Store struct {
 	// stmts holds hotQueries prepared on the write connection; read-only
 	// after Open.
 	stmts map[string]*sql.Stmt
+	// reads runs hot lookups through statements prepared on rdb.
+	reads preparedReader
 
 	// Group commit state: queue holds callers waiting for the next batch;
 	// running is true while a batch runner goroutine exists.
@@ -176,6 +178,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", opts.Path, err)
 	}
+	s.reads.db = s.rdb
 	s.rdb.SetMaxOpenConns(opts.ReadConnections)
 	s.rdb.SetMaxIdleConns(opts.ReadConnections)
 	s.rdb.SetConnMaxIdleTime(0)
@@ -228,6 +231,7 @@ func dsn(opts Options, readOnly bool) string {
 func (s *Store) Close() error {
 	s.cancel()
 	var errs []error
+	errs = append(errs, s.reads.close())
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -424,4 +428,47 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// preparedReader runs read queries through statements prepared once on the
+// read pool (database/sql prepares each again on the connections it runs
+// on), so that the lookups every delivery makes skip SQLite's parser. The
+// queries are constants of this package, so the map stays small.
+type preparedReader struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// QueryRowContext runs query through its prepared statement, or directly
+// when it cannot be prepared (the error then shows in the row).
+func (p *preparedReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	p.mu.Lock()
+	st, ok := p.stmts[query]
+	if !ok {
+		var err error
+		st, err = p.db.PrepareContext(ctx, query)
+		if err != nil {
+			p.mu.Unlock()
+			return p.db.QueryRowContext(ctx, query, args...)
+		}
+		if p.stmts == nil {
+			p.stmts = map[string]*sql.Stmt{}
+		}
+		p.stmts[query] = st
+	}
+	p.mu.Unlock()
+	return st.QueryRowContext(ctx, args...)
+}
+
+// close closes the prepared statements.
+func (p *preparedReader) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for q, st := range p.stmts {
+		errs = append(errs, st.Close())
+		delete(p.stmts, q)
+	}
+	return errors.Join(errs...)
 }
