@@ -47,7 +47,7 @@ func run(check func(c *cli.Context) error, fn func(s *session) error) cli.Action
 		}
 		env, err := app.Load(c)
 		if err != nil {
-			return configFailure(err)
+			return app.ConfigFailure("queuectl", err, exitConfig)
 		}
 		defer env.Close()
 		s := &session{c: c, env: env, wait: storeWait(env)}
@@ -78,32 +78,6 @@ func (s *session) call(fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(s.c.Context, s.wait)
 	defer cancel()
 	return fn(ctx)
-}
-
-// configFailure reports a configuration that does not load, every error on
-// its own line.
-func configFailure(err error) error {
-	var b strings.Builder
-	for i, e := range flatten(err) {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString("queuectl: ")
-		b.WriteString(e.Error())
-	}
-	return cli.Exit(b.String(), exitConfig)
-}
-
-// flatten lists the errors errors.Join joined.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // fail gives err its exit status and the "queuectl: " prefix.

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	a := newApp()
-	os.Args = intersperse(a, os.Args)
+	os.Args = app.Intersperse(a, os.Args)
 	app.Main(a)
 }
 

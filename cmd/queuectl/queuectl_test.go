@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gannet/lib/app"
+
 	"bytes"
 	"strings"
 	"testing"
@@ -139,7 +141,7 @@ func TestIntersperse(t *testing.T) {
 		"queuectl hold 1 2 -c x.toml":        "queuectl -c x.toml hold 1 2",
 		"queuectl list --status=held --json": "queuectl list --status=held --json",
 	} {
-		if got := strings.Join(intersperse(a, strings.Fields(in)), " "); got != want {
+		if got := strings.Join(app.Intersperse(a, strings.Fields(in)), " "); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}

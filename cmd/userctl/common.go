@@ -43,7 +43,7 @@ func run(fn func(s *session) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		env, err := app.Load(c)
 		if err != nil {
-			return configFailure(err)
+			return app.ConfigFailure("userctl", err, exitConfig)
 		}
 		defer env.Close()
 		s := &session{c: c, ctx: c.Context, env: env}
@@ -55,32 +55,6 @@ func run(fn func(s *session) error) cli.ActionFunc {
 		}
 		return fail(fn(s))
 	}
-}
-
-// configFailure reports a configuration that does not load, every error on
-// its own line.
-func configFailure(err error) error {
-	var b strings.Builder
-	for i, e := range configErrors(err) {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString("userctl: ")
-		b.WriteString(e.Error())
-	}
-	return cli.Exit(b.String(), exitConfig)
-}
-
-// configErrors flattens the errors config.Load joins.
-func configErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, configErrors(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // fail gives err its exit status and the "userctl: " prefix.
@@ -238,7 +212,7 @@ func countText(n int64) string {
 func checkConfigFile(w io.Writer, path string) error {
 	if _, err := config.Load(path); err != nil {
 		var b strings.Builder
-		for i, e := range configErrors(err) {
+		for i, e := range app.ConfigErrors(err) {
 			if i > 0 {
 				b.WriteByte('\n')
 			}

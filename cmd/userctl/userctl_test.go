@@ -1,6 +1,8 @@
 package main
 
 import (
+	"gannet/lib/app"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -396,9 +398,9 @@ func TestIntersperse(t *testing.T) {
 		{"userctl group member add g@b -- --odd@b", "userctl group member add g@b -- --odd@b"},
 		{"userctl user add add@b", "userctl user add add@b"},
 	} {
-		got := strings.Join(intersperse(a, strings.Fields(tt.in)), " ")
+		got := strings.Join(app.Intersperse(a, strings.Fields(tt.in)), " ")
 		if got != tt.want {
-			t.Errorf("intersperse(%s) = %s, want %s", tt.in, got, tt.want)
+			t.Errorf("Intersperse(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

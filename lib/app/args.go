@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"strings"
@@ -6,12 +6,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// intersperse lets options follow arguments ("userctl quota set ADDR
-// --bytes 1G"), which urfave/cli v2 does not: it reorders args so that the
+// Intersperse lets options follow arguments ("userctl quota set ADDR
+// --bytes 1G", "queuectl show 12 --json"), which urfave/cli v2 does not: it reorders args so that the
 // options of the command named come before its arguments, and moves the
 // program's own options (--config) to the front wherever they are.
 // Everything after "--" is left as arguments.
-func intersperse(a *cli.App, args []string) []string {
+func Intersperse(a *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -90,4 +90,31 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 		}
 	}
 	return nil
+}
+
+// ConfigFailure reports a configuration that does not load as prog's exit
+// error with status code, every error config.Load joined on its own line.
+func ConfigFailure(prog string, err error, code int) error {
+	var b strings.Builder
+	for i, e := range ConfigErrors(err) {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(prog)
+		b.WriteString(": ")
+		b.WriteString(e.Error())
+	}
+	return cli.Exit(b.String(), code)
+}
+
+// ConfigErrors flattens the errors config.Load joins.
+func ConfigErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, ConfigErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
