@@ -83,7 +83,7 @@ func (s *Store) DeleteBan(ctx context.Context, kind store.BanKind, key string) e
 // banColumns are the bans columns in the order scanBan reads them.
 const banColumns = `kind, key, reason, created, expires, allow`
 
-func scanBan(sc interface{ Scan(...any) error }) (store.Ban, error) {
+func scanBan(sc rowScanner) (store.Ban, error) {
 	var b store.Ban
 	var kind string
 	var created, expires int64
@@ -98,21 +98,9 @@ func scanBan(sc interface{ Scan(...any) error }) (store.Ban, error) {
 // ListBans lists the entries not expired at now (those expiring after now
 // or never), by kind and key.
 func (s *Store) ListBans(ctx context.Context, now time.Time) ([]store.Ban, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+banColumns+` FROM bans
+	out, err := queryAll(ctx, s.rdb, scanBan, `SELECT `+banColumns+` FROM bans
 		WHERE expires = 0 OR expires > ? ORDER BY kind, key`, dbTime(now))
 	if err != nil {
-		return nil, fmt.Errorf("list bans: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Ban
-	for rows.Next() {
-		b, err := scanBan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list bans: %w", err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list bans: %w", err)
 	}
 	return out, nil

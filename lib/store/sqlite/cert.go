@@ -20,7 +20,7 @@ var _ store.Certificates = (*Store)(nil)
 // certColumns are the certificates columns in the order scanCert reads them.
 const certColumns = `name, domains, cert_pem, key_pem, not_after, updated`
 
-func scanCert(sc interface{ Scan(...any) error }) (store.Certificate, error) {
+func scanCert(sc rowScanner) (store.Certificate, error) {
 	var c store.Certificate
 	var domains string
 	var notAfter, updated int64
@@ -79,20 +79,8 @@ func (s *Store) GetCertificate(ctx context.Context, name string) (*store.Certifi
 
 // ListCertificates lists every certificate by name.
 func (s *Store) ListCertificates(ctx context.Context) ([]store.Certificate, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+certColumns+` FROM certificates ORDER BY name`)
+	out, err := queryAll(ctx, s.rdb, scanCert, `SELECT `+certColumns+` FROM certificates ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("list certificates: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Certificate
-	for rows.Next() {
-		c, err := scanCert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list certificates: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
 	return out, nil

@@ -64,23 +64,15 @@ func (s *Store) ChangesSince(ctx context.Context, accountID int64, since uint64,
 		q += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []store.Change
-	for rows.Next() {
+	out, err := queryAll(ctx, s.rdb, func(sc rowScanner) (store.Change, error) {
 		c := store.Change{AccountID: accountID}
 		var kind, op string
 		var uid, t int64
-		if err := rows.Scan(&c.ModSeq, &kind, &c.ObjectID, &c.MailboxID, &uid, &op, &t); err != nil {
-			return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
-		}
+		err := sc.Scan(&c.ModSeq, &kind, &c.ObjectID, &c.MailboxID, &uid, &op, &t)
 		c.Kind, c.Op, c.UID, c.Time = store.ChangeKind(kind), store.ChangeOp(op), uint32(uid), goTime(t)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return c, err
+	}, q, args...)
+	if err != nil {
 		return nil, fmt.Errorf("changes of account %d: %w", accountID, err)
 	}
 	return out, nil

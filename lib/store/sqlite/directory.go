@@ -79,7 +79,7 @@ func (s *Store) CreateDomain(ctx context.Context, d *store.Domain) error {
 
 const domainCols = "id, name, catch_all, created"
 
-func scanDomain(sc interface{ Scan(...any) error }) (store.Domain, error) {
+func scanDomain(sc rowScanner) (store.Domain, error) {
 	var d store.Domain
 	var created int64
 	err := sc.Scan(&d.ID, &d.Name, &d.CatchAll, &created)
@@ -101,20 +101,8 @@ func (s *Store) GetDomain(ctx context.Context, name string) (*store.Domain, erro
 
 // ListDomains lists every domain by name.
 func (s *Store) ListDomains(ctx context.Context) ([]store.Domain, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+domainCols+" FROM domains ORDER BY name")
+	out, err := queryAll(ctx, s.rdb, scanDomain, "SELECT "+domainCols+" FROM domains ORDER BY name")
 	if err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Domain
-	for rows.Next() {
-		d, err := scanDomain(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list domains: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
 	return out, nil
@@ -231,7 +219,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
 const accountCols = `id, domain_id, address, display_name, password_hash, scram_sha256,
 	quota_bytes, quota_messages, disabled, created`
 
-func scanAccount(sc interface{ Scan(...any) error }) (store.Account, error) {
+func scanAccount(sc rowScanner) (store.Account, error) {
 	var a store.Account
 	var disabled int
 	var created int64
@@ -274,20 +262,8 @@ func (s *Store) ListAccounts(ctx context.Context, domain string) ([]store.Accoun
 		q += " WHERE domain_id = (SELECT id FROM domains WHERE name = ?)"
 		args = append(args, domain)
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY address", args...)
+	out, err := queryAll(ctx, s.rdb, scanAccount, q+" ORDER BY address", args...)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
 	return out, nil
@@ -396,23 +372,14 @@ func (s *Store) AddAppPassword(ctx context.Context, p *store.AppPassword) error 
 
 // ListAppPasswords lists an account's app passwords, oldest first.
 func (s *Store) ListAppPasswords(ctx context.Context, accountID int64) ([]store.AppPassword, error) {
-	rows, err := s.rdb.QueryContext(ctx,
-		"SELECT id, label, hash, created, last_used FROM app_passwords WHERE account_id = ? ORDER BY id", accountID)
-	if err != nil {
-		return nil, fmt.Errorf("list app passwords of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []store.AppPassword
-	for rows.Next() {
+	out, err := queryAll(ctx, s.rdb, func(sc rowScanner) (store.AppPassword, error) {
 		p := store.AppPassword{AccountID: accountID}
 		var created, used int64
-		if err := rows.Scan(&p.ID, &p.Label, &p.Hash, &created, &used); err != nil {
-			return nil, fmt.Errorf("list app passwords of account %d: %w", accountID, err)
-		}
+		err := sc.Scan(&p.ID, &p.Label, &p.Hash, &created, &used)
 		p.Created, p.LastUsed = goTime(created), goTime(used)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+		return p, err
+	}, "SELECT id, label, hash, created, last_used FROM app_passwords WHERE account_id = ? ORDER BY id", accountID)
+	if err != nil {
 		return nil, fmt.Errorf("list app passwords of account %d: %w", accountID, err)
 	}
 	return out, nil

@@ -22,7 +22,7 @@ var _ store.DKIMKeys = (*Store)(nil)
 // with domains d.
 const dkimColumns = `k.id, d.name, k.selector, k.algorithm, k.private_key, k.created, k.active`
 
-func scanDKIMKey(sc interface{ Scan(...any) error }) (store.DKIMKey, error) {
+func scanDKIMKey(sc rowScanner) (store.DKIMKey, error) {
 	var k store.DKIMKey
 	var created int64
 	err := sc.Scan(&k.ID, &k.Domain, &k.Selector, &k.Algorithm, &k.PrivateKey, &created, &k.Active)
@@ -81,20 +81,8 @@ func (s *Store) ListDKIMKeys(ctx context.Context, domain string) ([]store.DKIMKe
 		args = append(args, domain)
 	}
 	q += ` ORDER BY d.name, k.selector`
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, s.rdb, scanDKIMKey, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list DKIM keys: %w", err)
-	}
-	defer rows.Close()
-	var out []store.DKIMKey
-	for rows.Next() {
-		k, err := scanDKIMKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list DKIM keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list DKIM keys: %w", err)
 	}
 	return out, nil

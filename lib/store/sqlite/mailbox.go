@@ -97,7 +97,7 @@ func (s *Store) CreateMailbox(ctx context.Context, m *store.Mailbox) error {
 
 const mailboxCols = `id, account_id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed, created`
 
-func scanMailbox(sc interface{ Scan(...any) error }) (store.Mailbox, error) {
+func scanMailbox(sc rowScanner) (store.Mailbox, error) {
 	var m store.Mailbox
 	var uv, next, sub, created int64
 	err := sc.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &uv, &next, &m.HighestModSeq, &sub, &created)
@@ -141,20 +141,8 @@ func (s *Store) GetMailboxBySpecialUse(ctx context.Context, accountID int64, use
 
 // ListMailboxes lists the account's mailboxes by name.
 func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? ORDER BY name", accountID)
+	out, err := queryAll(ctx, s.rdb, scanMailbox, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? ORDER BY name", accountID)
 	if err != nil {
-		return nil, fmt.Errorf("list mailboxes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Mailbox
-	for rows.Next() {
-		m, err := scanMailbox(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list mailboxes: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list mailboxes: %w", err)
 	}
 	return out, nil
@@ -186,25 +174,10 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID, id int64, newName 
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1), highest_modseq = ?3
+		ids, err := queryAll(ctx, tx, scanInt64, `UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1), highest_modseq = ?3
 			WHERE account_id = ?4 AND (id = ?5 OR substr(name, 1, length(?2) + 1) = ?2 || '/') RETURNING id`,
 			name, m.Name, int64(modseq), accountID, id)
 		if err != nil {
-			return constraintError(err)
-		}
-		var ids []int64
-		for rows.Next() {
-			var mid int64
-			if err := rows.Scan(&mid); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, mid)
-		}
-		if err := rows.Close(); err != nil {
-			return constraintError(err)
-		}
-		if err := rows.Err(); err != nil {
 			return constraintError(err)
 		}
 		for _, mid := range ids {
@@ -227,30 +200,12 @@ func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox *store.Mailbo
 	if err := s.createMailbox(ctx, tx, &nm); err != nil {
 		return err
 	}
-	ids, err := queryIDs(ctx, tx, "SELECT id FROM messages WHERE mailbox_id = ? ORDER BY uid", inbox.ID)
+	ids, err := queryAll(ctx, tx, scanInt64, "SELECT id FROM messages WHERE mailbox_id = ? ORDER BY uid", inbox.ID)
 	if err != nil {
 		return err
 	}
 	_, err = s.moveMessages(ctx, tx, inbox.AccountID, ids, nm.ID)
 	return err
-}
-
-// queryIDs runs a query selecting one integer column.
-func queryIDs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // SetMailboxSubscribed sets or clears a mailbox's subscription.

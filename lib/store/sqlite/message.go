@@ -181,7 +181,7 @@ const msgCols = `id, account_id, mailbox_id, uid, modseq, blob_id, size, interna
 	thread_id, sysflags, keywords, date, subject, from_addr, to_addrs, message_id, in_reply_to,
 	refs, preview, has_attachment, structure`
 
-func scanMessage(sc interface{ Scan(...any) error }) (store.Message, error) {
+func scanMessage(sc rowScanner) (store.Message, error) {
 	var m store.Message
 	var uid, internal, saved, sys, date int64
 	var kw, to, irt, refs string
@@ -422,20 +422,8 @@ func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.Messa
 		q += " AND uid IN (SELECT value FROM json_each(?))"
 		args = append(args, string(uids))
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY mailbox_id, uid", args...)
+	out, err := queryAll(ctx, s.rdb, scanMessage, q+" ORDER BY mailbox_id, uid", args...)
 	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list messages: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	return out, nil

@@ -46,7 +46,7 @@ const queueColumns = `id, sender, blob_id, size, created, next_attempt, attempts
 	delay_notified, last_error`
 
 // scanQueueEntry reads one row of queueColumns.
-func scanQueueEntry(sc interface{ Scan(...any) error }) (store.QueueEntry, error) {
+func scanQueueEntry(sc rowScanner) (store.QueueEntry, error) {
 	var e store.QueueEntry
 	var created, next, until int64
 	var status string
@@ -63,32 +63,8 @@ func scanQueueEntry(sc interface{ Scan(...any) error }) (store.QueueEntry, error
 	return e, nil
 }
 
-// queueRows reads every row of rows as queue entries (without recipients)
-// and closes rows.
-func queueRows(rows *sql.Rows) ([]store.QueueEntry, error) {
-	defer rows.Close()
-	var out []store.QueueEntry
-	for rows.Next() {
-		e, err := scanQueueEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// queueQuerier is what queueLoadRecipients reads through: a read or write
-// transaction.
-type queueQuerier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // queueLoadRecipients fills in the recipients of entries, in envelope order.
-func queueLoadRecipients(ctx context.Context, q queueQuerier, entries []store.QueueEntry) error {
+func queueLoadRecipients(ctx context.Context, q queryer, entries []store.QueueEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -245,16 +221,13 @@ func (s *Store) Lease(ctx context.Context, owner string, n int, now time.Time, d
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// One statement picks and marks the entries: whoever holds the write
 		// lock sees the leases of every earlier transaction.
-		rows, err := tx.QueryContext(ctx, `UPDATE queue SET lease_owner = ?, lease_until = ?
+		var err error
+		out, err = queryAll(ctx, tx, scanQueueEntry, `UPDATE queue SET lease_owner = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM queue
 				WHERE status = 'active' AND next_attempt <= ? AND lease_until < ?
 				ORDER BY next_attempt, id LIMIT ?)
 			RETURNING `+queueColumns,
 			owner, dbTime(now.Add(d)), dbTime(now), dbTime(now), n)
-		if err != nil {
-			return err
-		}
-		out, err = queueRows(rows)
 		if err != nil {
 			return err
 		}
@@ -451,11 +424,7 @@ func (s *Store) ListQueue(ctx context.Context, f store.QueueFilter) ([]store.Que
 		return nil, fmt.Errorf("list queue: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list queue: %w", err)
-	}
-	out, err := queueRows(rows)
+	out, err := queryAll(ctx, tx, scanQueueEntry, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list queue: %w", err)
 	}

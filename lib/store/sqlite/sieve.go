@@ -49,7 +49,7 @@ func checkSieveName(name string) error {
 // them.
 const sieveColumns = `account_id, name, content, active, updated`
 
-func scanSieve(sc interface{ Scan(...any) error }) (store.SieveScript, error) {
+func scanSieve(sc rowScanner) (store.SieveScript, error) {
 	var out store.SieveScript
 	var updated int64
 	if err := sc.Scan(&out.AccountID, &out.Name, &out.Content, &out.Active, &updated); err != nil {
@@ -122,21 +122,9 @@ func (s *Store) ActiveSieveScript(ctx context.Context, accountID int64) (*store.
 
 // ListSieveScripts lists the account's scripts by name, with content.
 func (s *Store) ListSieveScripts(ctx context.Context, accountID int64) ([]store.SieveScript, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+sieveColumns+` FROM sieve_scripts
+	out, err := queryAll(ctx, s.rdb, scanSieve, `SELECT `+sieveColumns+` FROM sieve_scripts
 		WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
-		return nil, fmt.Errorf("list sieve scripts of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []store.SieveScript
-	for rows.Next() {
-		sc, err := scanSieve(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list sieve scripts of account %d: %w", accountID, err)
-		}
-		out = append(out, sc)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list sieve scripts of account %d: %w", accountID, err)
 	}
 	return out, nil
