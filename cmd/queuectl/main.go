@@ -1,4 +1,4 @@
-// Command queuectl lists, shows, retries, holds, releases and deletes the
+// Command queuectl lists, shows, retries, holds, releases, deletes and bounces the
 // messages in the mail queue, as Postfix's mailq, postqueue and postsuper
 // do for Postfix's.
 //
@@ -31,14 +31,13 @@ the queue ID that list prints; an ID of "-" reads IDs from standard input,
 one per line.
 
 Exit status: 0 success, 1 an ID that is not in the queue (the others are
-still worked) or another failure, 2 a command not implemented yet, 64 bad
-usage, 75 the store is busy (try again), 78 configuration error.`
+still worked) or another failure, 64 bad usage, 75 the store is busy or
+the message is being delivered (try again), 78 configuration error.`
 	a.CommandNotFound = func(c *cli.Context, cmd string) {
 		fmt.Fprintf(c.App.ErrWriter, "queuectl: no command %q; see 'queuectl --help'\n", cmd)
 		cli.OsExiter(exitUsage)
 	}
 	a.OnUsageError = usageError
-	const issue = 4
 	allFlag := func(what string) cli.Flag {
 		return &cli.BoolFlag{Name: "all", Usage: what}
 	}
@@ -70,7 +69,7 @@ usage, 75 the store is busy (try again), 78 configuration error.`
 			Usage:     "attempt delivery now (a named held message is released too)",
 			ArgsUsage: "ID...|-",
 			Flags:     []cli.Flag{allFlag("every message not held (a queue flush)")},
-			Action:    run(checkAct, act(queue.Retry)),
+			Action:    run(checkAct, announced(act(queue.Retry))),
 		},
 		{
 			Name:      "hold",
@@ -84,7 +83,7 @@ usage, 75 the store is busy (try again), 78 configuration error.`
 			Usage:     "release held messages for delivery",
 			ArgsUsage: "ID...|-",
 			Flags:     []cli.Flag{allFlag("every held message")},
-			Action:    run(checkAct, act(queue.Release)),
+			Action:    run(checkAct, announced(act(queue.Release))),
 		},
 		{
 			Name:      "delete",
@@ -99,9 +98,12 @@ usage, 75 the store is busy (try again), 78 configuration error.`
 		{
 			Name:      "bounce",
 			Usage:     "give up on messages and return them to their senders with a DSN",
-			ArgsUsage: "ID...",
-			Flags:     []cli.Flag{&cli.StringFlag{Name: "reason", Usage: "put `TEXT` in the DSN"}},
-			Action:    app.NotImplementedAction("bouncing queued messages", issue),
+			ArgsUsage: "ID...|-",
+			Flags: []cli.Flag{
+				allFlag("every message"),
+				&cli.StringFlag{Name: "reason", Usage: "put `TEXT` in the DSN instead of \"" + queue.DefaultBounceReason + "\""},
+			},
+			Action: run(checkAct, bounce),
 		},
 	}
 	for _, c := range a.Commands {

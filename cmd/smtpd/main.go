@@ -14,6 +14,7 @@ import (
 	"gannet/lib/listen"
 	"gannet/lib/milter"
 	"gannet/lib/msgauth"
+	"gannet/lib/notify"
 	"gannet/lib/rewrite"
 	"gannet/lib/smtp"
 )
@@ -86,6 +87,14 @@ func run(c *cli.Context) error {
 		srv.Checker = smtp.NewMessageChecker(msgauth.NewChecker(resolver, policy), cfg.Server.Hostname)
 	}
 	// TODO(issue 6): srv.Spam, the spam filter at the end of DATA.
+	// queued hears of each queued message on the change feed at once
+	// (without it, within its poll interval).
+	if pub, err := notify.NewPublisher(cfg.NotifyDir()); err != nil {
+		log.Warn("change feed unavailable; queued will notice new mail late", "dir", cfg.NotifyDir(), "err", err)
+	} else {
+		defer pub.Close()
+		srv.OnEnqueue = func() { pub.Publish(notify.Event{AccountID: notify.QueueAccountID}) }
+	}
 
 	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners)
 	if err != nil {

@@ -21,6 +21,12 @@
 // behind, or the fallback poller saw the database change); a subscriber
 // re-checks every account it cares about.
 //
+// An event with AccountID QueueAccountID (-1, ModSeq 0) says "the mail
+// queue changed": smtpd publishes it after queueing a message and queuectl
+// after making entries due, so that queued looks at the queue at once. It
+// reaches only the subscribers of QueueAccountID, never those of every
+// account.
+//
 // # Wire format
 //
 // A datagram is one version byte (1) followed by 1 to 64 records of 16 bytes:
@@ -34,9 +40,14 @@ import (
 	"fmt"
 )
 
+// QueueAccountID is the AccountID of an event that says the mail queue
+// changed (see the package documentation).
+const QueueAccountID int64 = -1
+
 // Event says that an account's data changed up to a modification sequence.
 type Event struct {
-	// AccountID is the account that changed; 0 means "some account, re-check".
+	// AccountID is the account that changed; 0 means "some account,
+	// re-check", QueueAccountID "the queue changed".
 	AccountID int64
 	// ModSeq is the account's latest modification sequence known to the
 	// publisher; 0 in a resync event.
@@ -72,7 +83,8 @@ func encode(events []Event) [][]byte {
 }
 
 // decode parses one datagram. It rejects wrong versions and sizes, negative
-// account IDs, and resync records (account 0) carrying a modification sequence.
+// account IDs other than QueueAccountID, and resync and queue records
+// (accounts 0 and QueueAccountID) carrying a modification sequence.
 func decode(b []byte) ([]Event, error) {
 	if len(b) < 1+recordSize || len(b) > maxDatagram || (len(b)-1)%recordSize != 0 {
 		return nil, fmt.Errorf("%w: %d bytes", errBadDatagram, len(b))
@@ -86,7 +98,7 @@ func decode(b []byte) ([]Event, error) {
 			AccountID: int64(binary.BigEndian.Uint64(r)),
 			ModSeq:    binary.BigEndian.Uint64(r[8:]),
 		}
-		if ev.AccountID < 0 || (ev.AccountID == 0 && ev.ModSeq != 0) {
+		if ev.AccountID < QueueAccountID || (ev.AccountID <= 0 && ev.ModSeq != 0) {
 			return nil, fmt.Errorf("%w: bad record %+v", errBadDatagram, ev)
 		}
 		events = append(events, ev)
@@ -109,7 +121,7 @@ func newCoalescer(limit int) *coalescer {
 
 // add merges ev into the pending set.
 func (c *coalescer) add(ev Event) {
-	if ev.AccountID == 0 {
+	if ev.AccountID <= 0 {
 		ev.ModSeq = 0
 	}
 	if old, ok := c.pending[ev.AccountID]; ok {

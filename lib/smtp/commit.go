@@ -174,6 +174,9 @@ func (s *session) commit(ctx context.Context, t *txn, body []byte) (map[string]*
 			SMTPUTF8:    t.opts.UTF8,
 			AuthAccount: accountID(s.acct),
 		}})
+		if err == nil && s.srv.OnEnqueue != nil {
+			s.srv.OnEnqueue()
+		}
 		if err != nil {
 			re := reply.Wrap(err, 451, "4.3.0", "queue", "Temporary local problem, try again later")
 			if !lmtp {

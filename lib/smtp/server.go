@@ -91,6 +91,9 @@ type Server struct {
 	Milter Milter
 	// Spam is the spam filter (issue 6).
 	Spam SpamFilter
+	// OnEnqueue is called after each message put into the queue, e.g. to
+	// tell queued over the change feed that there is work.
+	OnEnqueue func()
 
 	relay []netip.Prefix
 
