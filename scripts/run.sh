@@ -21,12 +21,13 @@ demo=demo@$domain
 # smtpd and queued (3, 4), imapd (5), spamd (6), sieved (8), jmapd later.
 daemons=(
 	smtpd
+	queued
 )
 
 # How to reach each daemon (printed for those started).
 declare -A reach=(
 	[smtpd]="SMTP 127.0.0.1:2525 (swaks --server 127.0.0.1:2525 --to $demo), submission 127.0.0.1:2587 (STARTTLS, AUTH as $demo), submissions 127.0.0.1:2465 (TLS), LMTP 127.0.0.1:2424"
-	[queued]="delivers what smtpd queues"
+	[queued]="delivers what smtpd queues (queuectl --config $var/gannet.toml list shows the queue)"
 	[imapd]="IMAP 127.0.0.1:2143 (STARTTLS), IMAPS 127.0.0.1:2993; log in as $demo"
 	[jmapd]="JMAP and HTTP on http://127.0.0.1:8080/"
 	[sieved]="ManageSieve 127.0.0.1:4190 (sieve-connect -s 127.0.0.1 -p 4190 -u $demo)"
