@@ -31,7 +31,7 @@ const (
 // harness runs a Server on loopback listeners, one per role, over a real
 // SQLite store.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	st    *sqlite.Store
 	dir   *directory.Directory
@@ -50,6 +50,9 @@ type harnessOpts struct {
 	server func(*Server)
 	// deliver replaces the test delivery.
 	deliver LocalDelivery
+	// extra listeners are served beside the loopback ones (FuzzSession
+	// serves net.Pipe connections through one).
+	extra []listen.Listener
 }
 
 // syncBuffer collects log output safely.
@@ -70,7 +73,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	tmp := t.TempDir()
 	cfg := config.Default()
@@ -120,6 +123,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		ls = append(ls, listen.Listener{Name: role, Listener: l})
 		h.addr[role] = l.Addr().String()
 	}
+	ls = append(ls, o.extra...)
 	deliver := o.deliver
 	if deliver == nil {
 		deliver = testDelivery(st, dir)
@@ -159,7 +163,7 @@ func (h *harness) stop() {
 }
 
 // testWriter sends log lines to t.Log when -v.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	if testing.Verbose() {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 )
@@ -324,6 +325,15 @@ func (c *Conn) handleMail(arg string) {
 		c.writeResponse(502, EnhancedCode{5, 5, 1}, "MAIL not allowed during message transfer")
 		return
 	}
+	if c.fromReceived {
+		// Gannet patch: RFC 5321 section 4.1.4, MAIL starts a transaction
+		// and one is in progress. Upstream took it, and kept the
+		// recipients of the first MAIL for the second (a session that
+		// began anew had only the new ones: LMTP then said 250 for
+		// recipients the message never went to).
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Nested MAIL command")
+		return
+	}
 
 	arg, ok := cutPrefixFold(arg, "FROM:")
 	if !ok {
@@ -586,6 +596,9 @@ func decodeTypedAddress(val string) (DSNAddressType, string, error) {
 		}
 	case DSNAddressTypeUTF8:
 		aAddr, err = decodeUTF8AddrXtext(aAddr)
+		if err == nil && !isUTF8Address(aAddr) {
+			err = errors.New("illegal address:" + aAddr)
+		}
 	default:
 		err = errors.New("unknown address type:" + aType)
 	}
@@ -594,6 +607,23 @@ func decodeTypedAddress(val string) (DSNAddressType, string, error) {
 	}
 
 	return DSNAddressType(aType), aAddr, nil
+}
+
+// isUTF8Address reports whether a decoded utf-8 address type value is
+// valid UTF-8 without control characters (Gannet patch: RFC 6533 section 3
+// allows only UTF-8 characters, QUCHAR; the EmbeddedUnicodeChar forms
+// \x{01} to \x{19} and \x{7F} would put control characters in the
+// Original-Recipient field of a DSN, which lib/dsn refuses to build).
+func isUTF8Address(val string) bool {
+	if !utf8.ValidString(val) {
+		return false
+	}
+	for _, ch := range val {
+		if ch < ' ' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func encodeXtext(raw string) string {
@@ -1081,7 +1111,13 @@ func (c *Conn) handleBdat(arg string) {
 	}()
 
 	chunk := io.LimitReader(c.text.R, int64(size))
-	_, err = io.Copy(c.bdatPipe, chunk)
+	n, err := io.Copy(c.bdatPipe, chunk)
+	if err == nil && n < int64(size) {
+		// Gannet patch: the connection ended inside the chunk. Upstream
+		// took the short chunk as whole, and committed a truncated
+		// message when it was the LAST one.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		// Backend might return an error early using CloseWithError without consuming
 		// the whole chunk.
@@ -1305,15 +1341,51 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 	// transform each single line with \n, into separate lines
 	text = strings.Split(strings.Join(text, "\n"), "\n")
 
+	// Gannet patch: replies echo what the client wrote (HELO names,
+	// addresses, command verbs), so each line is made a valid one: only
+	// the characters of RFC 5321 section 4.2's textstring, at most 512
+	// octets with the CRLF (section 4.5.3.1.5).
 	lastLineIndex := len(text) - 1
 	for i := 0; i < lastLineIndex; i++ {
-		c.text.PrintfLine("%d-%v", code, text[i])
+		c.text.PrintfLine("%s", replyLine(fmt.Sprintf("%d-", code), text[i]))
 	}
 	if enhCode == NoEnhancedCode {
-		c.text.PrintfLine("%d %v", code, text[lastLineIndex])
+		c.text.PrintfLine("%s", replyLine(fmt.Sprintf("%d ", code), text[lastLineIndex]))
 	} else {
-		c.text.PrintfLine("%d %v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[lastLineIndex])
+		c.text.PrintfLine("%s", replyLine(fmt.Sprintf("%d %v.%v.%v ", code, enhCode[0], enhCode[1], enhCode[2]), text[lastLineIndex]))
 	}
+}
+
+// maxReplyLine is the longest reply line, without its CRLF (RFC 5321
+// section 4.5.3.1.5: 512 octets with it).
+const maxReplyLine = 510
+
+// replyTail is how much of the end of an over-long reply line replyLine
+// keeps: the end says what happened ("OK: queued").
+const replyTail = 40
+
+// replyLine makes one reply line of prefix (code, separator, enhanced code)
+// and text (Gannet patch). Every octet of text outside RFC 5321 section 4.2's
+// textstring (HT, SP and printable US-ASCII) becomes '?', so that no CR,
+// control character or 8-bit octet a client wrote is echoed back; a line
+// longer than maxReplyLine loses the middle of its text, replaced by "...".
+func replyLine(prefix, text string) string {
+	b := make([]byte, 0, len(prefix)+len(text))
+	b = append(b, prefix...)
+	for i := 0; i < len(text); i++ {
+		ch := text[i]
+		if ch != '\t' && (ch < ' ' || ch > '~') {
+			ch = '?'
+		}
+		b = append(b, ch)
+	}
+	if len(b) > maxReplyLine {
+		short := make([]byte, 0, maxReplyLine)
+		short = append(short, b[:maxReplyLine-replyTail-len("...")]...)
+		short = append(short, "..."...)
+		b = append(short, b[len(b)-replyTail:]...)
+	}
+	return string(b)
 }
 
 func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
@@ -1332,7 +1404,17 @@ func (c *Conn) readLine() (string, error) {
 		}
 	}
 
-	return c.text.ReadLine()
+	// Gannet patch: a line is a command only once its LF has come. The
+	// last bytes of a client that left without one are not: upstream's
+	// textproto ReadLine returned them as a line, so a "BDAT 0 LAST" cut
+	// off by the end of the connection committed a message whose 250 the
+	// client never saw. The line ends at LF, less the CR before it, as
+	// textproto has it.
+	line, err := c.text.R.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(line[:len(line)-1], "\r"), nil
 }
 
 func (c *Conn) reset() {
