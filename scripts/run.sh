@@ -22,6 +22,7 @@ demo=demo@$domain
 daemons=(
 	smtpd
 	queued
+	imapd
 )
 
 # How to reach each daemon (printed for those started).

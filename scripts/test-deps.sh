@@ -12,6 +12,7 @@ declare -A need=(
 	[python3]=python3
 	[opendkim]=opendkim
 	[opendkim-genkey]=opendkim-tools
+	[doveconf]=dovecot-imapd
 	[postfix]=postfix
 	[smtp-source]=postfix
 )

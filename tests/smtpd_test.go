@@ -117,9 +117,15 @@ var smtpdRoles = []string{"smtp", "submission", "submissions", "lmtp"}
 // addresses.
 func (e *smtpdEnv) listeners() ([]*os.File, map[string]string) {
 	e.t.Helper()
+	return e.listenersFor(smtpdRoles)
+}
+
+// listenersFor makes one loopback listener per role, as listeners does.
+func (e *smtpdEnv) listenersFor(roles []string) ([]*os.File, map[string]string) {
+	e.t.Helper()
 	var files []*os.File
 	addr := map[string]string{}
-	for _, role := range smtpdRoles {
+	for _, role := range roles {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			e.t.Fatal(err)
@@ -141,6 +147,13 @@ func (e *smtpdEnv) listeners() ([]*os.File, map[string]string) {
 // NOTIFY_SOCKET, and waits for READY=1.
 func (e *smtpdEnv) start(files []*os.File, addr map[string]string) *smtpdProc {
 	e.t.Helper()
+	return e.startDaemon("smtpd", smtpdRoles, files, addr)
+}
+
+// startDaemon starts prog socket-activated on files, named by roles, as
+// start does for smtpd (imapd_test.go uses it for imapd).
+func (e *smtpdEnv) startDaemon(prog string, roles []string, files []*os.File, addr map[string]string) *smtpdProc {
+	e.t.Helper()
 	notify := filepath.Join(e.dir, fmt.Sprintf("notify-%d.sock", time.Now().UnixNano()))
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
 	if err != nil {
@@ -149,9 +162,9 @@ func (e *smtpdEnv) start(files []*os.File, addr map[string]string) *smtpdProc {
 	e.t.Cleanup(func() { nc.Close() })
 	// LISTEN_PID must be smtpd's own pid: the shell sets it and execs.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`,
-		filepath.Join(binDir, "smtpd"), "--config", e.config)
+		filepath.Join(binDir, prog), "--config", e.config)
 	cmd.Env = append(cleanEnv(), "LISTEN_FDS="+fmt.Sprint(len(files)),
-		"LISTEN_FDNAMES="+strings.Join(smtpdRoles, ":"), "NOTIFY_SOCKET="+notify)
+		"LISTEN_FDNAMES="+strings.Join(roles, ":"), "NOTIFY_SOCKET="+notify)
 	cmd.ExtraFiles = files
 	p := &smtpdProc{t: e.t, cmd: cmd, addr: addr, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
@@ -166,7 +179,7 @@ func (e *smtpdEnv) start(files []*os.File, addr map[string]string) *smtpdProc {
 		cmd.Process.Kill()
 		<-p.done
 		if e.t.Failed() {
-			e.t.Logf("smtpd log:\n%s", p.stderr)
+			e.t.Logf("%s log:\n%s", prog, p.stderr)
 		}
 	})
 	nc.SetReadDeadline(time.Now().Add(30 * time.Second))

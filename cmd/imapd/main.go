@@ -1,14 +1,76 @@
-// Command imapd serves mailboxes over IMAP4rev2 and IMAP4rev1.
+// Command imapd serves mailboxes over IMAP4rev1 (RFC 3501) with the
+// extensions lib/imap implements.
 package main
 
-import "gannet/lib/app"
+import (
+	"github.com/urfave/cli/v2"
+
+	"gannet/lib/app"
+	"gannet/lib/auth"
+	"gannet/lib/imap"
+	"gannet/lib/listen"
+	"gannet/lib/notify"
+)
 
 func main() {
-	a := app.NewApp("imapd", "serve mailboxes over IMAP4rev2 and IMAP4rev1")
+	a := app.NewApp("imapd", "serve mailboxes over IMAP4rev1")
 	a.UsageText = "imapd [--config FILE]"
 	a.Description = `imapd is the IMAP server. It serves the sockets systemd passes it by name
 (imap with STARTTLS, imaps with implicit TLS) or, without socket activation,
-the [[imapd.listener]] addresses of the configuration.`
-	a.Action = app.NotImplementedAction("serving IMAP", 5)
+the [[imapd.listener]] addresses of the configuration. Changes made by other
+processes reach selected and idling sessions through the change feed.
+SIGTERM ends idle sessions at once and busy ones after their command.`
+	a.Action = run
 	app.Main(a)
+}
+
+func run(c *cli.Context) error {
+	env, err := app.Load(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ctx, stop := listen.SignalContext(c.Context)
+	defer stop()
+	cfg, log := env.Config, env.Log
+
+	// The store announces this process's own changes on the feed (see
+	// app.Env.OpenStore), so sessions hear of each other's changes too.
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := env.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := listen.TLSConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	authn := &auth.Authenticator{Store: st, Dir: dir}
+	srv := &imap.Server{
+		Store:       st,
+		Auth:        authn,
+		SCRAM:       authn.SCRAMLookup,
+		TLS:         tlsCfg,
+		Hostname:    cfg.Server.Hostname,
+		MaxLiteral:  cfg.IMAPD.MaxLiteralSize,
+		IdleTimeout: cfg.IMAPD.IdleTimeout.Duration,
+		Log:         log,
+	}
+	// Without the feed, sessions read the change log after every command
+	// and once a second while idling.
+	if l, err := notify.ListenWith(ctx, notify.ListenOptions{Dir: cfg.NotifyDir(), Logger: log}); err != nil {
+		log.Warn("change feed unavailable; changes from elsewhere are seen late", "dir", cfg.NotifyDir(), "err", err)
+	} else {
+		defer l.Close()
+		srv.Feed = l
+	}
+
+	ls, err := listen.Open(ctx, cfg.IMAPD.Listeners)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, ls)
 }

@@ -1,0 +1,489 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"gannet/lib/imap/render"
+	"gannet/lib/imap/wire"
+	"gannet/lib/message"
+	"gannet/lib/store"
+)
+
+// fetchKind is a FETCH data item (RFC 9051 section 6.4.5).
+type fetchKind uint8
+
+const (
+	fFlags fetchKind = iota + 1
+	fInternalDate
+	fSize
+	fUID
+	fEnvelope
+	fBodyStructure // BODYSTRUCTURE: with extension data
+	fBody          // BODY alone: the structure without extension data
+	fSection       // BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT
+	fBinary        // BINARY[...], BINARY.PEEK[...] (RFC 3516)
+	fBinarySize    // BINARY.SIZE[...]
+)
+
+// fetchItem is one requested data item.
+type fetchItem struct {
+	kind    fetchKind
+	peek    bool   // does not set \Seen
+	name    string // the item's name in the response, e.g. BODY[1.MIME]<0>
+	sec     message.Section
+	partial bool
+	offset  int64
+	count   int64
+}
+
+// needsParsed reports whether the item needs the message's structure.
+func (it *fetchItem) needsParsed() bool {
+	switch it.kind {
+	case fEnvelope, fBodyStructure, fBody, fSection, fBinary, fBinarySize:
+		return true
+	}
+	return false
+}
+
+// parseFetchItems reads the FETCH item list: a macro, one item or a
+// parenthesised list.
+func parseFetchItems(t wire.Token) ([]fetchItem, error) {
+	var toks []wire.Token
+	switch t.Kind {
+	case wire.Atom:
+		switch strings.ToUpper(t.Value) {
+		case "ALL":
+			return parseFetchList("FLAGS INTERNALDATE RFC822.SIZE ENVELOPE")
+		case "FAST":
+			return parseFetchList("FLAGS INTERNALDATE RFC822.SIZE")
+		case "FULL":
+			return parseFetchList("FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY")
+		}
+		toks = []wire.Token{t}
+	case wire.List:
+		toks = t.List
+	default:
+		return nil, bad("invalid FETCH items")
+	}
+	if len(toks) == 0 {
+		return nil, bad("empty FETCH item list")
+	}
+	items := make([]fetchItem, 0, len(toks))
+	for _, tk := range toks {
+		if tk.Kind != wire.Atom {
+			return nil, bad("invalid FETCH item %s", truncate(tk.String()))
+		}
+		it, err := parseFetchItem(tk.Value)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func parseFetchList(s string) ([]fetchItem, error) {
+	var items []fetchItem
+	for _, f := range strings.Fields(s) {
+		it, err := parseFetchItem(f)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// parseFetchItem reads one item, such as BODY.PEEK[1.HEADER]<0.100>.
+func parseFetchItem(s string) (fetchItem, error) {
+	up := strings.ToUpper(s)
+	switch up {
+	case "FLAGS":
+		return fetchItem{kind: fFlags, name: "FLAGS"}, nil
+	case "INTERNALDATE":
+		return fetchItem{kind: fInternalDate, name: "INTERNALDATE"}, nil
+	case "RFC822.SIZE":
+		return fetchItem{kind: fSize, name: "RFC822.SIZE"}, nil
+	case "UID":
+		return fetchItem{kind: fUID, name: "UID"}, nil
+	case "ENVELOPE":
+		return fetchItem{kind: fEnvelope, name: "ENVELOPE"}, nil
+	case "BODYSTRUCTURE":
+		return fetchItem{kind: fBodyStructure, name: "BODYSTRUCTURE"}, nil
+	case "BODY":
+		return fetchItem{kind: fBody, name: "BODY"}, nil
+	case "RFC822":
+		return fetchItem{kind: fSection, name: "RFC822"}, nil
+	case "RFC822.HEADER":
+		return fetchItem{kind: fSection, peek: true, name: "RFC822.HEADER", sec: message.Section{Spec: message.SpecHeader}}, nil
+	case "RFC822.TEXT":
+		return fetchItem{kind: fSection, name: "RFC822.TEXT", sec: message.Section{Spec: message.SpecText}}, nil
+	}
+	open := strings.IndexByte(s, '[')
+	if open < 0 || !strings.Contains(s[open:], "]") {
+		return fetchItem{}, bad("unknown FETCH item %s", truncate(s))
+	}
+	close := strings.LastIndexByte(s, ']')
+	head, inner, tail := up[:open], s[open+1:close], s[close+1:]
+	var it fetchItem
+	switch head {
+	case "BODY":
+		it.kind = fSection
+	case "BODY.PEEK":
+		it.kind, it.peek = fSection, true
+	case "BINARY":
+		it.kind = fBinary
+	case "BINARY.PEEK":
+		it.kind, it.peek = fBinary, true
+	case "BINARY.SIZE":
+		it.kind = fBinarySize
+	default:
+		return fetchItem{}, bad("unknown FETCH item %s", truncate(s))
+	}
+	sec, err := parseSection(inner, it.kind != fSection)
+	if err != nil {
+		return fetchItem{}, err
+	}
+	it.sec = sec
+	respHead := strings.TrimSuffix(head, ".PEEK")
+	it.name = respHead + "[" + inner + "]"
+	if tail != "" {
+		if it.kind == fBinarySize || len(tail) < 3 || tail[0] != '<' || tail[len(tail)-1] != '>' {
+			return fetchItem{}, bad("invalid partial %s", truncate(tail))
+		}
+		o, n, ok := strings.Cut(tail[1:len(tail)-1], ".")
+		off, err1 := strconv.ParseUint(o, 10, 32)
+		cnt, err2 := strconv.ParseUint(n, 10, 32)
+		if !ok || err1 != nil || err2 != nil || cnt == 0 {
+			return fetchItem{}, bad("invalid partial %s", truncate(tail))
+		}
+		it.partial, it.offset, it.count = true, int64(off), int64(cnt)
+		it.name += "<" + o + ">"
+	}
+	return it, nil
+}
+
+// parseSection reads a section-spec (RFC 9051 section 9); binary sections
+// are part numbers only.
+func parseSection(s string, binary bool) (message.Section, error) {
+	var sec message.Section
+	rest := s
+	for rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+		num, after, _ := strings.Cut(rest, ".")
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil || n == 0 {
+			if err == nil || !strings.ContainsAny(num, " (") {
+				return sec, bad("invalid section part number %q", truncate(num))
+			}
+		}
+		sec.Path = append(sec.Path, int(n))
+		rest = after
+		if len(sec.Path) > 100 {
+			return sec, bad("section too deep")
+		}
+	}
+	if binary {
+		if rest != "" {
+			return sec, bad("BINARY takes part numbers only")
+		}
+		return sec, nil
+	}
+	up := strings.ToUpper(rest)
+	switch {
+	case up == "":
+		sec.Spec = message.SpecNone
+	case up == "HEADER":
+		sec.Spec = message.SpecHeader
+	case up == "TEXT":
+		sec.Spec = message.SpecText
+	case up == "MIME":
+		if len(sec.Path) == 0 {
+			return sec, bad("MIME needs a part number")
+		}
+		sec.Spec = message.SpecMIME
+	case strings.HasPrefix(up, "HEADER.FIELDS"):
+		sec.Spec = message.SpecHeaderFields
+		list := strings.TrimPrefix(up, "HEADER.FIELDS")
+		if strings.HasPrefix(list, ".NOT") {
+			sec.Spec = message.SpecHeaderFieldsNot
+			list = list[4:]
+		}
+		list = strings.TrimSpace(list)
+		if len(list) < 2 || list[0] != '(' || list[len(list)-1] != ')' {
+			return sec, bad("HEADER.FIELDS needs a list of field names")
+		}
+		for _, f := range strings.Fields(list[1 : len(list)-1]) {
+			if strings.HasPrefix(f, `"`) {
+				u, err := strconv.Unquote(f)
+				if err != nil {
+					return sec, bad("invalid header field name %s", truncate(f))
+				}
+				f = u
+			}
+			sec.Fields = append(sec.Fields, f)
+		}
+		if len(sec.Fields) == 0 {
+			return sec, bad("HEADER.FIELDS needs at least one field name")
+		}
+	default:
+		return sec, bad("invalid section %q", truncate(s))
+	}
+	return sec, nil
+}
+
+// blobReader reads a message's blob through the store, for the section
+// helpers of lib/message.
+type blobReader struct {
+	ctx  context.Context
+	st   store.Blobs
+	id   string
+	size int64
+}
+
+// ReadAt implements io.ReaderAt.
+func (b blobReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= b.size {
+		return 0, io.EOF
+	}
+	data, err := b.st.ReadBlob(b.ctx, b.id, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, data)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Size is the blob's size.
+func (b blobReader) Size() int64 { return b.size }
+
+func (s *session) cmdFetch(c *wire.Command, args []wire.Token) (string, error) {
+	return s.fetch(args, false)
+}
+
+// fetch is FETCH and UID FETCH (RFC 9051 section 6.4.5).
+func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
+	if len(args) != 2 || args[0].Kind != wire.Atom {
+		return "", bad("FETCH takes a sequence set and data items")
+	}
+	set, err := parseSeqSet(args[0].Value)
+	if err != nil {
+		return "", err
+	}
+	items, err := parseFetchItems(args[1])
+	if err != nil {
+		return "", err
+	}
+	if uid {
+		// UID FETCH always returns UIDs (RFC 9051 section 6.4.9).
+		has := false
+		for _, it := range items {
+			has = has || it.kind == fUID
+		}
+		if !has {
+			items = append([]fetchItem{{kind: fUID, name: "UID"}}, items...)
+		}
+	}
+	refs, err := s.sel.resolve(set, uid)
+	if err != nil {
+		return "", err
+	}
+	if len(refs) == 0 {
+		return "FETCH completed", nil
+	}
+	setSeen, needParsed := false, false
+	for _, it := range items {
+		if (it.kind == fSection || it.kind == fBinary) && !it.peek && !s.sel.readOnly {
+			setSeen = true
+		}
+		needParsed = needParsed || it.needsParsed()
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	uids := make([]uint32, len(refs))
+	for i, r := range refs {
+		uids[i] = r.uid
+	}
+	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, store.MessageFilter{MailboxID: s.sel.mbox.ID, UIDs: uids})
+	if err != nil {
+		return "", err
+	}
+	byUID := make(map[uint32]*store.Message, len(msgs))
+	for i := range msgs {
+		byUID[msgs[i].UID] = &msgs[i]
+	}
+	seenNow := map[uint32]bool{}
+	if setSeen {
+		var ids []int64
+		for i := range msgs {
+			if !hasFlag(msgs[i].Flags, store.FlagSeen) {
+				ids = append(ids, msgs[i].ID)
+			}
+		}
+		if len(ids) > 0 {
+			changed, err := s.srv.Store.UpdateFlags(ctx, s.acct.ID, ids, store.FlagsAdd, []string{store.FlagSeen})
+			if err != nil {
+				return "", err
+			}
+			for i := range changed {
+				if m := byUID[changed[i].UID]; m != nil && changed[i].MailboxID == s.sel.mbox.ID {
+					m.Flags = changed[i].Flags
+					seenNow[m.UID] = true
+					s.sel.own[changed[i].ModSeq] = true
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	failed := false
+	for _, r := range refs {
+		m := byUID[r.uid]
+		if m == nil {
+			continue // expunged meanwhile
+		}
+		var parsed *message.Parsed
+		if needParsed {
+			if parsed, err = message.Decode(m.Meta.Structure); err != nil {
+				s.log.Error("stored structure unreadable", "message", m.ID, "err", err)
+				failed = true
+				continue
+			}
+		}
+		buf.Reset()
+		buf.WriteString("* ")
+		buf.WriteString(strconv.FormatUint(uint64(r.seq), 10))
+		buf.WriteString(" FETCH (")
+		wroteFlags := false
+		for i, it := range items {
+			if i > 0 {
+				buf.WriteByte(' ')
+			}
+			if it.kind == fFlags {
+				wroteFlags = true
+			}
+			if err := s.fetchItem(ctx, &buf, m, parsed, &it); err != nil {
+				var ce *cmdError
+				if errors.As(err, &ce) {
+					return "", err
+				}
+				return "", err
+			}
+		}
+		if seenNow[m.UID] && !wroteFlags {
+			buf.WriteString(" FLAGS ")
+			writeFlagList(&buf, m.Flags)
+		}
+		buf.WriteString(")\r\n")
+		s.w.Write(buf.Bytes())
+		if s.w.Err() != nil {
+			return "", s.w.Err()
+		}
+	}
+	if failed {
+		return "", no("SERVERBUG", "Some messages could not be read")
+	}
+	return "FETCH completed", nil
+}
+
+func writeFlagList(b *bytes.Buffer, flags []string) {
+	b.WriteByte('(')
+	for i, f := range flags {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(f)
+	}
+	b.WriteByte(')')
+}
+
+// internalDateLayout is RFC 9051's date-time.
+const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
+
+// fetchItem writes one data item of one message.
+func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Message, p *message.Parsed, it *fetchItem) error {
+	b.WriteString(it.name)
+	b.WriteByte(' ')
+	switch it.kind {
+	case fFlags:
+		writeFlagList(b, m.Flags)
+	case fUID:
+		b.WriteString(strconv.FormatUint(uint64(m.UID), 10))
+	case fSize:
+		b.WriteString(strconv.FormatInt(m.Size, 10))
+	case fInternalDate:
+		b.WriteByte('"')
+		b.WriteString(m.InternalDate.Format(internalDateLayout))
+		b.WriteByte('"')
+	case fEnvelope:
+		render.Envelope(b, p.Envelope(), s.utf8)
+	case fBodyStructure:
+		render.BodyStructure(b, p.Root, true, s.utf8)
+	case fBody:
+		render.BodyStructure(b, p.Root, false, s.utf8)
+	case fSection:
+		r := blobReader{ctx: ctx, st: s.srv.Store, id: m.BlobID, size: m.Size}
+		data, err := p.ReadSection(r, it.sec)
+		if errors.Is(err, message.ErrNoSection) {
+			data, err = nil, nil // RFC 9051 section 6.4.5: an empty string
+		}
+		if err != nil {
+			return err
+		}
+		writeLiteral(b, partial(data, it), false)
+	case fBinary:
+		r := blobReader{ctx: ctx, st: s.srv.Store, id: m.BlobID, size: m.Size}
+		data, err := p.Binary(r, it.sec.Path)
+		switch {
+		case errors.Is(err, message.ErrUnknownCTE):
+			return no("UNKNOWN-CTE", "Cannot decode the part's content-transfer-encoding")
+		case errors.Is(err, message.ErrNoSection):
+			return no("NONEXISTENT", "No such part")
+		case err != nil:
+			return err
+		}
+		writeLiteral(b, partial(data, it), true)
+	case fBinarySize:
+		n, err := p.BinarySize(it.sec.Path)
+		switch {
+		case errors.Is(err, message.ErrUnknownCTE):
+			return no("UNKNOWN-CTE", "Cannot decode the part's content-transfer-encoding")
+		case errors.Is(err, message.ErrNoSection):
+			return no("NONEXISTENT", "No such part")
+		case err != nil:
+			return err
+		}
+		b.WriteString(strconv.FormatInt(n, 10))
+	}
+	return nil
+}
+
+// partial cuts the <offset.count> window out of data.
+func partial(data []byte, it *fetchItem) []byte {
+	if !it.partial {
+		return data
+	}
+	if it.offset >= int64(len(data)) {
+		return nil
+	}
+	end := min(it.offset+it.count, int64(len(data)))
+	return data[it.offset:end]
+}
+
+// writeLiteral writes data as a literal, or a literal8 when binary is
+// set and it holds NUL (RFC 3516 section 4.2).
+func writeLiteral(b *bytes.Buffer, data []byte, binary bool) {
+	if binary && bytes.IndexByte(data, 0) >= 0 {
+		b.WriteByte('~')
+	}
+	b.WriteByte('{')
+	b.WriteString(strconv.Itoa(len(data)))
+	b.WriteString("}\r\n")
+	b.Write(data)
+}

@@ -1,0 +1,495 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gannet/lib/imap/wire"
+	"gannet/lib/message"
+	"gannet/lib/store"
+)
+
+// searchKey is one parsed SEARCH key (RFC 9051 section 6.4.4).
+type searchKey struct {
+	op    string // upper-case key name; "AND" for a parenthesised list, "SET" for a sequence set
+	str   string
+	field string
+	num   int64
+	date  time.Time
+	set   seqSet
+	uid   bool // the set holds UIDs
+	sub   []*searchKey
+}
+
+// searchParser walks the SEARCH arguments.
+type searchParser struct {
+	toks []wire.Token
+	pos  int
+}
+
+func (p *searchParser) more() bool { return p.pos < len(p.toks) }
+
+func (p *searchParser) next() (wire.Token, error) {
+	if p.pos >= len(p.toks) {
+		return wire.Token{}, bad("SEARCH key is missing an argument")
+	}
+	t := p.toks[p.pos]
+	p.pos++
+	return t, nil
+}
+
+func (p *searchParser) str() (string, error) {
+	t, err := p.next()
+	if err != nil {
+		return "", err
+	}
+	if !t.IsString() {
+		return "", bad("SEARCH expected a string, found %s", truncate(t.String()))
+	}
+	return t.Value, nil
+}
+
+func (p *searchParser) number() (int64, error) {
+	t, err := p.next()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(t.Value, 10, 63)
+	if t.Kind != wire.Atom || err != nil {
+		return 0, bad("SEARCH expected a number, found %s", truncate(t.String()))
+	}
+	return int64(n), nil
+}
+
+// searchDateLayout is RFC 9051's date.
+const searchDateLayout = "2-Jan-2006"
+
+func (p *searchParser) date() (time.Time, error) {
+	s, err := p.str()
+	if err != nil {
+		return time.Time{}, err
+	}
+	d, err := time.Parse(searchDateLayout, s)
+	if err != nil {
+		return time.Time{}, bad("invalid date %q", truncate(s))
+	}
+	return d, nil
+}
+
+// key parses one search key.
+func (p *searchParser) key(depth int) (*searchKey, error) {
+	if depth > 50 {
+		return nil, bad("SEARCH keys nested too deep")
+	}
+	t, err := p.next()
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind == wire.List {
+		sub := &searchParser{toks: t.List}
+		k := &searchKey{op: "AND"}
+		for sub.more() {
+			c, err := sub.key(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			k.sub = append(k.sub, c)
+		}
+		if len(k.sub) == 0 {
+			return nil, bad("empty SEARCH key list")
+		}
+		return k, nil
+	}
+	if t.Kind != wire.Atom {
+		return nil, bad("invalid SEARCH key %s", truncate(t.String()))
+	}
+	op := strings.ToUpper(t.Value)
+	k := &searchKey{op: op}
+	switch op {
+	case "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "UNANSWERED", "UNDELETED",
+		"UNDRAFT", "UNFLAGGED", "UNSEEN", "NEW", "OLD", "RECENT":
+	case "BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO":
+		k.str, err = p.str()
+	case "KEYWORD", "UNKEYWORD":
+		k.str, err = p.str()
+	case "HEADER":
+		if k.field, err = p.str(); err == nil {
+			k.str, err = p.str()
+		}
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+		k.date, err = p.date()
+	case "LARGER", "SMALLER":
+		k.num, err = p.number()
+	case "UID":
+		var s string
+		if s, err = p.str(); err == nil {
+			k.set, err = parseSeqSet(s)
+			k.uid = true
+		}
+	case "NOT":
+		var c *searchKey
+		if c, err = p.key(depth + 1); err == nil {
+			k.sub = []*searchKey{c}
+		}
+	case "OR":
+		var a, b *searchKey
+		if a, err = p.key(depth + 1); err == nil {
+			if b, err = p.key(depth + 1); err == nil {
+				k.sub = []*searchKey{a, b}
+			}
+		}
+	default:
+		set, serr := parseSeqSet(t.Value)
+		if serr != nil {
+			return nil, bad("unknown SEARCH key %s", truncate(t.Value))
+		}
+		k.op, k.set = "SET", set
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// needs reports what evaluating k needs beyond the message row: the
+// parsed structure (headers) and the raw text (BODY, TEXT).
+func (k *searchKey) needs() (structure, text bool) {
+	switch k.op {
+	case "BCC", "CC", "FROM", "TO", "SUBJECT", "HEADER", "SENTBEFORE", "SENTON", "SENTSINCE":
+		structure = true
+	case "BODY", "TEXT":
+		structure, text = true, true
+	}
+	for _, c := range k.sub {
+		s, t := c.needs()
+		structure, text = structure || s, text || t
+	}
+	return
+}
+
+// searchMsg is a message under evaluation, with what has been read of it.
+type searchMsg struct {
+	s      *session
+	ctx    context.Context
+	m      *store.Message
+	seq    uint32
+	max    uint32 // messages in the view, for "*"
+	maxUID uint32
+	parsed *message.Parsed
+	header []byte
+	err    error
+}
+
+func (sm *searchMsg) structure() *message.Parsed {
+	if sm.parsed == nil && sm.err == nil {
+		sm.parsed, sm.err = message.Decode(sm.m.Meta.Structure)
+	}
+	return sm.parsed
+}
+
+func (sm *searchMsg) reader() blobReader {
+	return blobReader{ctx: sm.ctx, st: sm.s.srv.Store, id: sm.m.BlobID, size: sm.m.Size}
+}
+
+// headerBlock is the message's header, read once.
+func (sm *searchMsg) headerBlock() []byte {
+	if sm.header == nil && sm.err == nil {
+		p := sm.structure()
+		if p == nil {
+			return nil
+		}
+		sm.header, sm.err = p.ReadSection(sm.reader(), message.Section{Spec: message.SpecHeader})
+	}
+	return sm.header
+}
+
+// headerValues returns the unfolded values of the fields named name.
+func (sm *searchMsg) headerValues(name string) []string {
+	hdr := sm.headerBlock()
+	if hdr == nil {
+		return nil
+	}
+	var out []string
+	for _, line := range bytes.Split(message.FilterHeader(hdr, []string{name}, false), []byte("\n")) {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1] += " " + strings.TrimSpace(string(line))
+			continue
+		}
+		if _, v, ok := strings.Cut(string(line), ":"); ok {
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+// contains is SEARCH's substring match: case-insensitive, on the header
+// value both as written and with RFC 2047 words decoded.
+func contains(hay, needle string) bool {
+	if needle == "" {
+		return true
+	}
+	n := strings.ToLower(needle)
+	return strings.Contains(strings.ToLower(hay), n) ||
+		strings.Contains(strings.ToLower(message.DecodeText(hay)), n)
+}
+
+func (sm *searchMsg) headerMatch(name, needle string) bool {
+	vals := sm.headerValues(name)
+	if needle == "" {
+		return len(vals) > 0 // RFC 9051: HEADER with "" matches every message with the field
+	}
+	for _, v := range vals {
+		if contains(v, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// textMatch looks for needle in the message's text parts (decoded) and,
+// for TEXT, in its header.
+func (sm *searchMsg) textMatch(needle string, withHeader bool) bool {
+	if withHeader && contains(string(sm.headerBlock()), needle) {
+		return true
+	}
+	p := sm.structure()
+	if p == nil {
+		return false
+	}
+	n := strings.ToLower(needle)
+	found := false
+	var walk func(pt *message.Part)
+	walk = func(pt *message.Part) {
+		if found {
+			return
+		}
+		for _, c := range pt.Parts {
+			walk(c)
+		}
+		if pt.Embedded != nil {
+			walk(pt.Embedded)
+		}
+		if len(pt.Parts) == 0 && pt.Embedded == nil && (pt.Type == "text" || pt.Type == "message") {
+			txt, _, err := pt.Text(sm.reader(), 8<<20)
+			if err == nil && strings.Contains(strings.ToLower(txt), n) {
+				found = true
+			}
+		}
+	}
+	walk(p.Root)
+	return found
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// dayOf is the date of t, disregarding time and timezone (RFC 9051
+// section 6.4.4), as a UTC midnight.
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// match evaluates k on sm.
+func (k *searchKey) match(sm *searchMsg) bool {
+	m := sm.m
+	switch k.op {
+	case "ALL":
+		return true
+	case "AND":
+		for _, c := range k.sub {
+			if !c.match(sm) {
+				return false
+			}
+		}
+		return true
+	case "NOT":
+		return !k.sub[0].match(sm)
+	case "OR":
+		return k.sub[0].match(sm) || k.sub[1].match(sm)
+	case "SET":
+		return k.set.contains(sm.seq, sm.max)
+	case "UID":
+		return k.set.contains(m.UID, sm.maxUID)
+	case "ANSWERED":
+		return hasFlag(m.Flags, store.FlagAnswered)
+	case "DELETED":
+		return hasFlag(m.Flags, store.FlagDeleted)
+	case "DRAFT":
+		return hasFlag(m.Flags, store.FlagDraft)
+	case "FLAGGED":
+		return hasFlag(m.Flags, store.FlagFlagged)
+	case "SEEN", "OLD":
+		return k.op == "OLD" || hasFlag(m.Flags, store.FlagSeen)
+	case "UNANSWERED":
+		return !hasFlag(m.Flags, store.FlagAnswered)
+	case "UNDELETED":
+		return !hasFlag(m.Flags, store.FlagDeleted)
+	case "UNDRAFT":
+		return !hasFlag(m.Flags, store.FlagDraft)
+	case "UNFLAGGED":
+		return !hasFlag(m.Flags, store.FlagFlagged)
+	case "UNSEEN":
+		return !hasFlag(m.Flags, store.FlagSeen)
+	case "NEW", "RECENT":
+		return false // no session sees \Recent messages (RFC 9051 removed it)
+	case "KEYWORD":
+		return hasFlag(m.Flags, k.str)
+	case "UNKEYWORD":
+		return !hasFlag(m.Flags, k.str)
+	case "LARGER":
+		return m.Size > k.num
+	case "SMALLER":
+		return m.Size < k.num
+	case "BEFORE":
+		return dayOf(m.InternalDate).Before(k.date)
+	case "ON":
+		return sameDay(m.InternalDate, k.date)
+	case "SINCE":
+		return !dayOf(m.InternalDate).Before(k.date)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		d := m.Meta.Date
+		if d.IsZero() {
+			d = m.InternalDate // RFC 9051: no usable Date: use INTERNALDATE
+		}
+		switch k.op {
+		case "SENTBEFORE":
+			return dayOf(d).Before(k.date)
+		case "SENTON":
+			return sameDay(d, k.date)
+		}
+		return !dayOf(d).Before(k.date)
+	case "FROM", "TO", "CC", "BCC", "SUBJECT":
+		return sm.headerMatch(k.op, k.str)
+	case "HEADER":
+		return sm.headerMatch(k.field, k.str)
+	case "BODY":
+		return sm.textMatch(k.str, false)
+	case "TEXT":
+		return sm.textMatch(k.str, true)
+	}
+	return false
+}
+
+func (s *session) cmdSearch(c *wire.Command, args []wire.Token) (string, error) {
+	return s.search(c, args, false)
+}
+
+// search is SEARCH and UID SEARCH (RFC 9051 section 6.4.4), with ESEARCH
+// results (RFC 4731) when the client asks with RETURN.
+func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, error) {
+	p := &searchParser{toks: args}
+	var ret []string
+	esearch := false
+	if p.more() && p.toks[0].Kind == wire.Atom && strings.EqualFold(p.toks[0].Value, "RETURN") {
+		p.pos++
+		t, err := p.next()
+		if err != nil || t.Kind != wire.List {
+			return "", bad("RETURN takes a list of options")
+		}
+		esearch = true
+		for _, o := range t.List {
+			opt := strings.ToUpper(o.Value)
+			switch opt {
+			case "MIN", "MAX", "COUNT", "ALL":
+				ret = append(ret, opt)
+			default:
+				return "", bad("unknown RETURN option %s", truncate(o.String()))
+			}
+		}
+		if len(ret) == 0 {
+			ret = []string{"ALL"} // RFC 4731 section 3.1
+		}
+	}
+	if p.more() && p.toks[p.pos].Kind == wire.Atom && strings.EqualFold(p.toks[p.pos].Value, "CHARSET") {
+		p.pos++
+		cs, err := p.str()
+		if err != nil {
+			return "", err
+		}
+		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+			return "", no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+		}
+	}
+	root := &searchKey{op: "AND"}
+	for p.more() {
+		k, err := p.key(0)
+		if err != nil {
+			return "", err
+		}
+		root.sub = append(root.sub, k)
+	}
+	if len(root.sub) == 0 {
+		return "", bad("SEARCH needs a key")
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	v := s.sel
+	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, store.MessageFilter{MailboxID: v.mbox.ID})
+	if err != nil {
+		return "", err
+	}
+	var hits []uint32 // sequence numbers or UIDs
+	max, maxUID := uint32(len(v.uids)), v.lastUID()
+	for i := range msgs {
+		seq := v.seqOf(msgs[i].UID)
+		if seq == 0 {
+			continue // not in the view (yet)
+		}
+		sm := &searchMsg{s: s, ctx: ctx, m: &msgs[i], seq: seq, max: max, maxUID: maxUID}
+		if root.match(sm) {
+			if uid {
+				hits = append(hits, msgs[i].UID)
+			} else {
+				hits = append(hits, seq)
+			}
+		}
+		if sm.err != nil {
+			s.log.Warn("SEARCH could not read a message", "message", msgs[i].ID, "err", sm.err)
+		}
+	}
+	sortUIDs(hits)
+	if !esearch {
+		s.w.Raw("* SEARCH")
+		for _, h := range hits {
+			s.w.Byte(' ')
+			s.w.Number(uint64(h))
+		}
+		s.w.CRLF()
+		return "SEARCH completed", nil
+	}
+	// RFC 4731 section 3.1.
+	s.w.Raw("* ESEARCH (TAG ")
+	s.w.String(c.Tag)
+	s.w.Raw(")")
+	if uid {
+		s.w.Raw(" UID")
+	}
+	for _, r := range ret {
+		switch r {
+		case "MIN":
+			if len(hits) > 0 {
+				fmt.Fprintf(s.w, " MIN %d", hits[0])
+			}
+		case "MAX":
+			if len(hits) > 0 {
+				fmt.Fprintf(s.w, " MAX %d", hits[len(hits)-1])
+			}
+		case "COUNT":
+			fmt.Fprintf(s.w, " COUNT %d", len(hits))
+		case "ALL":
+			if len(hits) > 0 {
+				s.w.Raw(" ALL " + formatUIDList(hits))
+			}
+		}
+	}
+	s.w.CRLF()
+	return "SEARCH completed", nil
+}
