@@ -30,8 +30,10 @@ import (
 	"gannet/lib/store/sqlite"
 )
 
-// waitFor bounds every wait for a condition in these tests.
-const waitFor = 20 * time.Second
+// waitFor bounds every wait for a condition in these tests. It is a
+// deadline against hangs, not a speed test: under the race detector on a
+// loaded 2-core machine the two-worker test needed more than 20 s.
+const waitFor = 90 * time.Second
 
 // clock is a test clock: real time plus an offset the test moves on.
 type clock struct{ offset atomic.Int64 }
