@@ -15,6 +15,11 @@ declare -A need=(
 	[doveconf]=dovecot-imapd
 	[postfix]=postfix
 	[smtp-source]=postfix
+	[mbsync]=isync
+	[offlineimap]=offlineimap3
+	[fetchmail]=fetchmail
+	[mutt]=mutt
+	[tmux]=tmux
 )
 
 # Perl module -> Debian package: swaks does TLS and AUTH through these.
