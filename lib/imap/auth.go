@@ -3,6 +3,7 @@ package imap
 import (
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -144,6 +145,7 @@ func (s *session) cmdEnable(c *wire.Command, args []wire.Token) (string, error) 
 		return "", bad("ENABLE takes capability names")
 	}
 	var enabled []string
+	condstore := false
 	for _, a := range args {
 		if a.Kind != wire.Atom {
 			return "", bad("invalid capability name")
@@ -155,6 +157,18 @@ func (s *session) cmdEnable(c *wire.Command, args []wire.Token) (string, error) 
 				s.w.UTF8 = true
 				enabled = append(enabled, "UTF8=ACCEPT")
 			}
+		case "CONDSTORE":
+			if !s.condstore && !slices.Contains(enabled, "CONDSTORE") {
+				enabled = append(enabled, "CONDSTORE")
+				condstore = true
+			}
+		case "QRESYNC":
+			// RFC 7162 section 3.2.3: QRESYNC implies CONDSTORE.
+			if !s.qresync {
+				s.qresync = true
+				enabled = append(enabled, "QRESYNC")
+				condstore = true
+			}
 		}
 	}
 	s.w.Untagged()
@@ -163,5 +177,8 @@ func (s *session) cmdEnable(c *wire.Command, args []wire.Token) (string, error) 
 		s.w.Raw(" " + e)
 	}
 	s.w.CRLF()
+	if condstore {
+		s.enableCondstore() // HIGHESTMODSEQ when selected (RFC 7162 section 3.1)
+	}
 	return "ENABLE completed", nil
 }

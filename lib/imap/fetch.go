@@ -28,6 +28,7 @@ const (
 	fSection       // BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT
 	fBinary        // BINARY[...], BINARY.PEEK[...] (RFC 3516)
 	fBinarySize    // BINARY.SIZE[...]
+	fModSeq        // MODSEQ (RFC 7162 section 3.1.4.1)
 )
 
 // fetchItem is one requested data item.
@@ -111,6 +112,8 @@ func parseFetchItem(s string) (fetchItem, error) {
 		return fetchItem{kind: fSize, name: "RFC822.SIZE"}, nil
 	case "UID":
 		return fetchItem{kind: fUID, name: "UID"}, nil
+	case "MODSEQ":
+		return fetchItem{kind: fModSeq, name: "MODSEQ"}, nil
 	case "ENVELOPE":
 		return fetchItem{kind: fEnvelope, name: "ENVELOPE"}, nil
 	case "BODYSTRUCTURE":
@@ -270,8 +273,8 @@ func (s *session) cmdFetch(c *wire.Command, args []wire.Token) (string, error) {
 
 // fetch is FETCH and UID FETCH (RFC 9051 section 6.4.5).
 func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
-	if len(args) != 2 || args[0].Kind != wire.Atom {
-		return "", bad("FETCH takes a sequence set and data items")
+	if len(args) < 2 || len(args) > 3 || args[0].Kind != wire.Atom {
+		return "", bad("FETCH takes a sequence set, data items and optional modifiers")
 	}
 	set, err := parseSeqSet(args[0].Value)
 	if err != nil {
@@ -280,6 +283,24 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	items, err := parseFetchItems(args[1])
 	if err != nil {
 		return "", err
+	}
+	var mods fetchModifiers
+	if len(args) == 3 {
+		if mods, err = s.parseFetchModifiers(args[2], uid); err != nil {
+			return "", err
+		}
+	}
+	hasModSeq := false
+	for _, it := range items {
+		hasModSeq = hasModSeq || it.kind == fModSeq
+	}
+	if mods.changedSince != nil && !hasModSeq {
+		// RFC 7162 section 3.1.4.2: CHANGEDSINCE implies MODSEQ.
+		items = append(items, fetchItem{kind: fModSeq, name: "MODSEQ"})
+		hasModSeq = true
+	}
+	if hasModSeq {
+		s.enableCondstore()
 	}
 	if uid {
 		// UID FETCH always returns UIDs (RFC 9051 section 6.4.9).
@@ -295,7 +316,7 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(refs) == 0 {
+	if len(refs) == 0 && !mods.vanished {
 		return "FETCH completed", nil
 	}
 	setSeen, needParsed := false, false
@@ -307,11 +328,30 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	uids := make([]uint32, len(refs))
-	for i, r := range refs {
-		uids[i] = r.uid
+	if mods.vanished {
+		// RFC 7162 section 3.2.6: the UIDs of the set expunged since.
+		gone, err := s.vanishedSince(ctx, *mods.changedSince, set)
+		if err != nil {
+			return "", err
+		}
+		s.writeVanished(true, gone)
+		if len(refs) == 0 {
+			return "FETCH completed", nil
+		}
 	}
-	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, store.MessageFilter{MailboxID: s.sel.mbox.ID, UIDs: uids})
+	f := store.MessageFilter{MailboxID: s.sel.mbox.ID}
+	if mods.changedSince != nil {
+		// Only the messages changed since: the store finds them by
+		// mod-sequence, whatever the size of the mailbox.
+		f.ChangedSince = *mods.changedSince
+	}
+	if mods.changedSince == nil || len(refs) <= changeBatch {
+		f.UIDs = make([]uint32, len(refs))
+		for i, r := range refs {
+			f.UIDs[i] = r.uid
+		}
+	}
+	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, f)
 	if err != nil {
 		return "", err
 	}
@@ -334,7 +374,7 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 			}
 			for i := range changed {
 				if m := byUID[changed[i].UID]; m != nil && changed[i].MailboxID == s.sel.mbox.ID {
-					m.Flags = changed[i].Flags
+					m.Flags, m.ModSeq = changed[i].Flags, changed[i].ModSeq
 					seenNow[m.UID] = true
 					s.sel.own[changed[i].ModSeq] = true
 				}
@@ -379,11 +419,20 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 		if seenNow[m.UID] && !wroteFlags {
 			buf.WriteString(" FLAGS ")
 			writeFlagList(&buf, m.Flags)
+			if s.condstore && !hasModSeq {
+				buf.WriteByte(' ')
+				writeModSeq(&buf, m.ModSeq)
+			}
 		}
 		buf.WriteString(")\r\n")
 		s.w.Write(buf.Bytes())
 		if s.w.Err() != nil {
 			return "", s.w.Err()
+		}
+	}
+	if s.condstore && !uid && (hasModSeq || len(seenNow) > 0) {
+		if err := s.holdHighest(ctx); err != nil {
+			return "", err
 		}
 	}
 	if failed {
@@ -415,6 +464,8 @@ func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Messa
 		writeFlagList(b, m.Flags)
 	case fUID:
 		b.WriteString(strconv.FormatUint(uint64(m.UID), 10))
+	case fModSeq:
+		b.WriteString("(" + strconv.FormatUint(m.ModSeq, 10) + ")")
 	case fSize:
 		b.WriteString(strconv.FormatInt(m.Size, 10))
 	case fInternalDate:

@@ -374,7 +374,7 @@ func (s *session) decodePattern(p string) (string, error) {
 // statusItems are the STATUS data items served (RFC 9051 section 6.3.11,
 // RFC 8438 SIZE).
 var statusItems = map[string]bool{"MESSAGES": true, "UIDNEXT": true, "UIDVALIDITY": true,
-	"UNSEEN": true, "DELETED": true, "SIZE": true, "RECENT": true}
+	"UNSEEN": true, "DELETED": true, "SIZE": true, "RECENT": true, "HIGHESTMODSEQ": true}
 
 func (s *session) cmdStatus(c *wire.Command, args []wire.Token) (string, error) {
 	if len(args) != 2 || args[1].Kind != wire.List || len(args[1].List) == 0 {
@@ -387,6 +387,9 @@ func (s *session) cmdStatus(c *wire.Command, args []wire.Token) (string, error) 
 			return "", bad("unknown STATUS item %s", truncate(t.String()))
 		}
 		items = append(items, it)
+		if it == "HIGHESTMODSEQ" {
+			s.enableCondstore() // RFC 7162 section 3.1
+		}
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
@@ -421,6 +424,8 @@ func (s *session) cmdStatus(c *wire.Command, args []wire.Token) (string, error) 
 			s.w.Number(uint64(st.Size))
 		case "RECENT":
 			s.w.Number(0)
+		case "HIGHESTMODSEQ": // RFC 7162 section 3.1.6
+			s.w.Number(mb.HighestModSeq)
 		}
 	}
 	s.w.Raw(")\r\n")

@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func (s *session) cmdUID(c *wire.Command, args []wire.Token) (string, error) {
 		if _, err := s.expungeDeleted(set, true); err != nil {
 			return "", err
 		}
-		return "UID EXPUNGE completed", nil
+		return s.expungeDone("UID EXPUNGE completed")
 	}
 	return "", bad("unknown UID command %s", truncate(args[0].Value))
 }
@@ -80,8 +81,24 @@ func (s *session) cmdStore(c *wire.Command, args []wire.Token) (string, error) {
 	return s.store(args, false)
 }
 
-// store is STORE and UID STORE (RFC 9051 section 6.4.6).
+// store is STORE and UID STORE (RFC 9051 section 6.4.6), with the
+// UNCHANGEDSINCE modifier of a conditional STORE (RFC 7162 section
+// 3.1.3).
 func (s *session) store(args []wire.Token, uid bool) (string, error) {
+	unchangedSince := uint64(math.MaxUint64)
+	if len(args) > 1 && args[1].Kind == wire.List {
+		l := args[1].List
+		if len(l) != 2 || !strings.EqualFold(l[0].Value, "UNCHANGEDSINCE") {
+			return "", bad("STORE takes the modifier (UNCHANGEDSINCE mod-sequence)")
+		}
+		n, err := parseModSeq(l[1])
+		if err != nil {
+			return "", err
+		}
+		unchangedSince = n
+		args = append(args[:1:1], args[2:]...)
+		s.enableCondstore()
+	}
 	if len(args) < 3 || args[0].Kind != wire.Atom || args[1].Kind != wire.Atom {
 		return "", bad("STORE takes a sequence set, an item and flags")
 	}
@@ -121,38 +138,76 @@ func (s *session) store(args []wire.Token, uid bool) (string, error) {
 		return "STORE completed", nil
 	}
 	ids := make([]int64, len(refs))
-	seqOf := make(map[int64]uint32, len(refs))
+	refOf := make(map[int64]msgRef, len(refs))
 	for i, r := range refs {
 		ids[i] = r.id
-		seqOf[r.id] = r.seq
+		refOf[r.id] = r
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	msgs, err := s.srv.Store.UpdateFlags(ctx, s.acct.ID, ids, op, flags)
+	u, err := s.srv.Store.UpdateFlagsIf(ctx, s.acct.ID, ids, op, flags, unchangedSince)
 	if err != nil {
 		if strings.Contains(err.Error(), "invalid flag") {
 			return "", bad("invalid flag")
 		}
 		return "", err
 	}
-	for i := range msgs {
-		m := &msgs[i]
-		if m.MailboxID != s.sel.mbox.ID {
+	changed := make(map[int64]bool, len(u.Changed))
+	for _, id := range u.Changed {
+		changed[id] = true
+	}
+	modified := make(map[int64]bool, len(u.Modified))
+	for _, id := range u.Modified {
+		modified[id] = true
+	}
+	for i := range u.Messages {
+		m := &u.Messages[i]
+		if m.MailboxID != s.sel.mbox.ID || modified[m.ID] {
 			continue
 		}
-		s.sel.own[m.ModSeq] = true
-		if silent {
+		if changed[m.ID] {
+			s.sel.own[m.ModSeq] = true
+		}
+		// RFC 7162 section 3.1.3: with CONDSTORE even .SILENT tells
+		// the new MODSEQ of the messages changed.
+		if silent && !(s.condstore && changed[m.ID]) {
 			continue
 		}
 		s.w.Untagged()
-		s.w.Number(uint64(seqOf[m.ID]))
-		s.w.Raw(" FETCH (FLAGS ")
-		s.writeFlags(m.Flags)
+		s.w.Number(uint64(refOf[m.ID].seq))
+		s.w.Raw(" FETCH (")
+		sep := ""
+		if !silent {
+			s.w.Raw("FLAGS ")
+			s.writeFlags(m.Flags)
+			sep = " "
+		}
 		if uid {
-			s.w.Raw(" UID ")
+			s.w.Raw(sep + "UID ")
 			s.w.Number(uint64(m.UID))
+			sep = " "
+		}
+		if s.condstore {
+			s.w.Raw(sep)
+			writeModSeq(s.w, m.ModSeq)
 		}
 		s.w.Raw(")\r\n")
+	}
+	if s.condstore && !uid && len(u.Changed) > 0 {
+		if err := s.holdHighest(ctx); err != nil {
+			return "", err
+		}
+	}
+	if len(u.Modified) > 0 {
+		nums := make([]uint32, 0, len(u.Modified))
+		for _, id := range u.Modified {
+			if uid {
+				nums = append(nums, refOf[id].uid)
+			} else {
+				nums = append(nums, refOf[id].seq)
+			}
+		}
+		return "[MODIFIED " + formatUIDs(nums) + "] Conditional STORE failed", nil
 	}
 	return "STORE completed", nil
 }

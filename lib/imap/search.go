@@ -124,6 +124,30 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 		k.date, err = p.date()
 	case "LARGER", "SMALLER":
 		k.num, err = p.number()
+	case "MODSEQ":
+		// RFC 7162 section 3.1.5: MODSEQ [entry-name entry-type] n. The
+		// entry names a flag's own mod-sequence; messages have one
+		// mod-sequence for all their flags, which is used for every entry.
+		if p.more() && p.toks[p.pos].Kind != wire.Atom {
+			if _, err = p.str(); err == nil {
+				var et wire.Token
+				if et, err = p.next(); err == nil {
+					switch strings.ToLower(et.Value) {
+					case "priv", "shared", "all":
+					default:
+						err = bad("invalid MODSEQ entry type %s", truncate(et.String()))
+					}
+				}
+			}
+		}
+		if err == nil {
+			var t wire.Token
+			if t, err = p.next(); err == nil {
+				var n uint64
+				n, err = parseModSeq(t)
+				k.num = int64(n)
+			}
+		}
 	case "UID":
 		var s string
 		if s, err = p.str(); err == nil {
@@ -153,6 +177,19 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// uses reports whether k or a key under it is op.
+func (k *searchKey) uses(op string) bool {
+	if k.op == op {
+		return true
+	}
+	for _, c := range k.sub {
+		if c.uses(op) {
+			return true
+		}
+	}
+	return false
 }
 
 // needs reports what evaluating k needs beyond the message row: the
@@ -344,6 +381,8 @@ func (k *searchKey) match(sm *searchMsg) bool {
 		return hasFlag(m.Flags, k.str)
 	case "UNKEYWORD":
 		return !hasFlag(m.Flags, k.str)
+	case "MODSEQ":
+		return m.ModSeq >= uint64(k.num)
 	case "LARGER":
 		return m.Size > k.num
 	case "SMALLER":
@@ -429,6 +468,10 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 	if len(root.sub) == 0 {
 		return "", bad("SEARCH needs a key")
 	}
+	modseqKey := root.uses("MODSEQ")
+	if modseqKey {
+		s.enableCondstore() // RFC 7162 section 3.1
+	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	v := s.sel
@@ -436,7 +479,8 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 	if err != nil {
 		return "", err
 	}
-	var hits []uint32 // sequence numbers or UIDs
+	var hits []uint32  // sequence numbers or UIDs
+	var highest uint64 // of the messages found, for MODSEQ searches
 	max, maxUID := uint32(len(v.uids)), v.lastUID()
 	for i := range msgs {
 		seq := v.seqOf(msgs[i].UID)
@@ -445,6 +489,9 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 		}
 		sm := &searchMsg{s: s, ctx: ctx, m: &msgs[i], seq: seq, max: max, maxUID: maxUID}
 		if root.match(sm) {
+			if msgs[i].ModSeq > highest {
+				highest = msgs[i].ModSeq
+			}
 			if uid {
 				hits = append(hits, msgs[i].UID)
 			} else {
@@ -461,6 +508,10 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 		for _, h := range hits {
 			s.w.Byte(' ')
 			s.w.Number(uint64(h))
+		}
+		if modseqKey && len(hits) > 0 {
+			// RFC 7162 section 3.1.5: the highest mod-sequence found.
+			fmt.Fprintf(s.w, " (MODSEQ %d)", highest)
 		}
 		s.w.CRLF()
 		return "SEARCH completed", nil
@@ -489,6 +540,9 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 				s.w.Raw(" ALL " + formatUIDList(hits))
 			}
 		}
+	}
+	if modseqKey && len(hits) > 0 {
+		fmt.Fprintf(s.w, " MODSEQ %d", highest) // RFC 7162 section 3.1.5
 	}
 	s.w.CRLF()
 	return "SEARCH completed", nil

@@ -47,8 +47,10 @@ type session struct {
 	closed bool
 
 	// Extensions the client enabled (RFC 5161).
-	rev2 bool // IMAP4rev2
-	utf8 bool // UTF8=ACCEPT (RFC 6855)
+	rev2      bool // IMAP4rev2
+	utf8      bool // UTF8=ACCEPT (RFC 6855)
+	condstore bool // CONDSTORE (RFC 7162 section 3.1), enabled or implied
+	qresync   bool // QRESYNC (RFC 7162 section 3.2)
 
 	feed   <-chan notify.Event
 	unsub  func()
@@ -239,7 +241,7 @@ func init() {
 func (s *session) capabilities() string {
 	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
 		"UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "SASL-IR", "UTF8=ACCEPT", "ESEARCH", "BINARY",
-		"STATUS=SIZE", fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
+		"STATUS=SIZE", "CONDSTORE", "QRESYNC", fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
 	if s.state == stateNotAuth {
 		if !s.tls && s.srv.TLS != nil {
 			caps = append(caps, "STARTTLS")

@@ -23,6 +23,10 @@ type selected struct {
 	// seen is the account modification sequence the view is consistent
 	// with: changes after it are yet to be told.
 	seen uint64
+	// highest is the mailbox's HIGHESTMODSEQ as the client knows it (RFC
+	// 7162 section 3.1.2.1): every change to the mailbox up to it has
+	// been told.
+	highest uint64
 	// own holds the modification sequences of flag changes this session
 	// made and already reported.
 	own map[uint64]bool
@@ -106,6 +110,16 @@ func (s *session) expunged(uids []uint32) {
 		}
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] > seqs[j] })
+	if s.qresync {
+		// RFC 7162 section 3.2.10: VANISHED replaces EXPUNGE.
+		gone := make([]uint32, 0, len(seqs))
+		for _, seq := range seqs {
+			gone = append(gone, s.sel.uids[seq-1])
+			s.sel.remove(s.sel.uids[seq-1])
+		}
+		s.writeVanished(false, gone)
+		return
+	}
 	for _, seq := range seqs {
 		uid := s.sel.uids[seq-1]
 		s.sel.remove(uid)
@@ -144,6 +158,18 @@ func (s *session) sync(force bool) error {
 		if err != nil {
 			return fmt.Errorf("changes since %d: %w", v.seen, err)
 		}
+		full := len(changes) == changeBatch
+		if full {
+			// Several changes may share a mod-sequence (a move is two):
+			// leave the last one's for the next batch, whole.
+			j := len(changes)
+			for j > 0 && changes[j-1].ModSeq == changes[len(changes)-1].ModSeq {
+				j--
+			}
+			if j > 0 {
+				changes = changes[:j]
+			}
+		}
 		for _, c := range changes {
 			v.seen = max(v.seen, c.ModSeq)
 			if c.Kind == store.ChangeMailbox {
@@ -155,6 +181,7 @@ func (s *session) sync(force bool) error {
 			if c.MailboxID != v.mbox.ID {
 				continue
 			}
+			v.highest = max(v.highest, c.ModSeq)
 			switch c.Op {
 			case store.OpCreated:
 				if c.UID > last {
@@ -173,7 +200,7 @@ func (s *session) sync(force bool) error {
 				}
 			}
 		}
-		if len(changes) < changeBatch {
+		if !full {
 			break
 		}
 	}
@@ -226,6 +253,12 @@ func (s *session) sync(force bool) error {
 				s.w.Number(uint64(m.UID))
 				s.w.Raw(" FLAGS ")
 				s.writeFlags(m.Flags)
+				if s.condstore {
+					// RFC 7162 section 3.1.4: with MODSEQ once enabled.
+					s.w.Raw(" MODSEQ (")
+					s.w.Number(m.ModSeq)
+					s.w.Byte(')')
+				}
 				s.w.Raw(")\r\n")
 			}
 		}
@@ -282,8 +315,15 @@ func (s *session) cmdExamine(c *wire.Command, args []wire.Token) (string, error)
 
 // selectMailbox is SELECT and EXAMINE (RFC 9051 sections 6.3.2, 6.3.3).
 func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error) {
-	if len(args) != 1 || !args[0].IsString() {
-		return "", bad("SELECT and EXAMINE take a mailbox name")
+	if len(args) < 1 || len(args) > 2 || !args[0].IsString() {
+		return "", bad("SELECT and EXAMINE take a mailbox name and optional parameters")
+	}
+	var qr *qresyncParams
+	if len(args) == 2 {
+		var err error
+		if qr, err = s.parseSelectParams(args[1]); err != nil {
+			return "", err
+		}
 	}
 	// Selecting deselects first, even when the new selection fails (RFC
 	// 9051 section 6.3.2), with a CLOSED response code.
@@ -306,7 +346,7 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 	if err != nil {
 		return "", err
 	}
-	v := &selected{mbox: *mb, readOnly: readOnly, seen: modseq, own: map[uint64]bool{},
+	v := &selected{mbox: *mb, readOnly: readOnly, seen: modseq, highest: mb.HighestModSeq, own: map[uint64]bool{},
 		uids: make([]uint32, len(msgs)), ids: make([]int64, len(msgs))}
 	keywords := map[string]bool{}
 	var firstUnseen uint32
@@ -352,9 +392,16 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 	} else {
 		s.w.Status("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
 	}
+	// RFC 7162 section 3.1.2.1: every mailbox has mod-sequences.
+	s.w.Status("", "OK", fmt.Sprintf("HIGHESTMODSEQ %d", v.highest), "Highest")
 	s.sel = v
 	s.state = stateSelected
 	s.dirty = false
+	if qr != nil && qr.uidValidity == mb.UIDValidity {
+		if err := s.resync(ctx, qr); err != nil {
+			return "", err
+		}
+	}
 	if readOnly {
 		return "[READ-ONLY] EXAMINE completed", nil
 	}
@@ -406,7 +453,7 @@ func (s *session) cmdExpunge(c *wire.Command, args []wire.Token) (string, error)
 	if _, err := s.expungeDeleted(nil, true); err != nil {
 		return "", err
 	}
-	return "EXPUNGE completed", nil
+	return s.expungeDone("EXPUNGE completed")
 }
 
 // expungeDeleted removes the messages of the view flagged \Deleted (only

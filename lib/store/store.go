@@ -283,6 +283,18 @@ const (
 	FlagsReplace
 )
 
+// FlagUpdate is what UpdateFlagsIf did.
+type FlagUpdate struct {
+	// Messages holds every message found, with its flags and ModSeq after
+	// the update (IDs not found are left out).
+	Messages []Message
+	// Changed lists the IDs of the messages whose flags changed.
+	Changed []int64
+	// Modified lists the IDs of the messages that failed the
+	// unchangedSince test and were left alone.
+	Modified []int64
+}
+
 // MessageFilter narrows a message listing.
 type MessageFilter struct {
 	MailboxID int64
@@ -303,6 +315,11 @@ type Messages interface {
 	GetMessage(ctx context.Context, accountID, id int64) (*Message, error)
 	ListMessages(ctx context.Context, accountID int64, f MessageFilter) ([]Message, error)
 	UpdateFlags(ctx context.Context, accountID int64, ids []int64, op FlagOp, flags []string) ([]Message, error)
+	// UpdateFlagsIf is UpdateFlags that leaves alone the messages whose
+	// ModSeq is above unchangedSince, tested in the same transaction (the
+	// conditional STORE of RFC 7162 section 3.1.3; math.MaxUint64 tests
+	// nothing). It also tells which messages it changed.
+	UpdateFlagsIf(ctx context.Context, accountID int64, ids []int64, op FlagOp, flags []string, unchangedSince uint64) (FlagUpdate, error)
 	// MoveMessages moves messages to another mailbox of the same account,
 	// giving them new UIDs there (RFC 6851).
 	MoveMessages(ctx context.Context, accountID int64, ids []int64, toMailbox int64) ([]Message, error)

@@ -434,14 +434,22 @@ func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.Messa
 // holds every message found, changed or not. IDs not found (expunged
 // meanwhile) are left out of the result.
 func (s *Store) UpdateFlags(ctx context.Context, accountID int64, ids []int64, op store.FlagOp, flags []string) ([]store.Message, error) {
+	u, err := s.UpdateFlagsIf(ctx, accountID, ids, op, flags, math.MaxUint64)
+	return u.Messages, err
+}
+
+// UpdateFlagsIf is UpdateFlags for the messages whose modseq is at most
+// unchangedSince when the transaction reads them; the others are left
+// alone and listed in Modified (RFC 7162 section 3.1.3).
+func (s *Store) UpdateFlagsIf(ctx context.Context, accountID int64, ids []int64, op store.FlagOp, flags []string, unchangedSince uint64) (store.FlagUpdate, error) {
 	opSys, opKw, err := parseFlags(flags)
 	if err != nil {
-		return nil, fmt.Errorf("update flags: %w", err)
+		return store.FlagUpdate{}, fmt.Errorf("update flags: %w", err)
 	}
-	var out []store.Message
+	var u store.FlagUpdate
 	err = s.grouped(ctx, func(tx *sql.Tx) error {
 		ctx := context.WithoutCancel(ctx)
-		out = out[:0]
+		u = store.FlagUpdate{} // the group commit may run this again
 		for _, id := range ids {
 			m, err := getMessageTx(ctx, tx, accountID, id)
 			if errors.Is(err, store.ErrNotFound) {
@@ -449,6 +457,11 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID int64, ids []int64, o
 			}
 			if err != nil {
 				return err
+			}
+			if m.ModSeq > unchangedSince {
+				u.Modified = append(u.Modified, id)
+				u.Messages = append(u.Messages, *m)
+				continue
 			}
 			sys, kw, err := parseFlags(m.Flags)
 			if err != nil {
@@ -459,7 +472,7 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID int64, ids []int64, o
 				return err
 			}
 			if nsys == sys && slices.Equal(nkw, kw) {
-				out = append(out, *m)
+				u.Messages = append(u.Messages, *m)
 				continue
 			}
 			modseq, err := s.accountChange(ctx, tx, accountID, 0, 0, false)
@@ -479,14 +492,15 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID int64, ids []int64, o
 				return err
 			}
 			m.Flags, m.ModSeq = flagList(nsys, enc), modseq
-			out = append(out, *m)
+			u.Messages = append(u.Messages, *m)
+			u.Changed = append(u.Changed, id)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update flags: %w", err)
+		return store.FlagUpdate{}, fmt.Errorf("update flags: %w", err)
 	}
-	return out, nil
+	return u, nil
 }
 
 // MoveMessages moves messages of the account to mailbox toMailbox, where
