@@ -34,7 +34,7 @@ MAN_SOURCES := $(wildcard man/*.[1-8].md)
 MAN_PAGES := $(patsubst man/%.md,$(BUILD)/man/%,$(MAN_SOURCES))
 MD2MAN := $(BUILD)/tools/go-md2man
 
-.PHONY: all build man install test run bench bench-smtp fuzz vet fmt clean distclean
+.PHONY: all build man install test run bench bench-smtp bench-queue fuzz vet fmt clean distclean
 
 all: build man
 
@@ -72,8 +72,9 @@ run: build
 	scripts/run.sh
 
 # Benchmarks are programs under bench/, not tests; each prints its figures.
+# bench/internal/ holds what they share.
 bench:
-	for dir in $(wildcard bench/*/); do \
+	for dir in $(filter-out bench/internal/,$(wildcard bench/*/)); do \
 		echo "== $$dir"; \
 		$(GO) run ./$$dir; \
 	done
@@ -83,6 +84,12 @@ bench:
 BENCH_FLAGS ?=
 bench-smtp:
 	$(GO) run ./bench/smtp $(BENCH_FLAGS)
+
+# Delivery out of the queue, remote (to Postfix's smtp-sink, end to end and
+# queue drain) and local, queued next to a private Postfix; needs root.
+# BENCH_FLAGS: -n, -size, -sessions, -only, -case.
+bench-queue:
+	$(GO) run ./bench/queue $(BENCH_FLAGS)
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:

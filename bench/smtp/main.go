@@ -15,7 +15,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -29,12 +28,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"gannet/bench/internal/benchutil"
 	"gannet/lib/dnstest"
 	"gannet/lib/postfixtest"
 	"gannet/lib/store"
@@ -52,10 +50,9 @@ const (
 	password     = "bench-password-not-secret"
 )
 
-// Timeouts: the wait for a daemon to answer, and how long the mailbox may
-// take to fill once smtp-source is done.
+// How long the mailbox may take to fill once smtp-source is done, how
+// often it is looked at, and how often Postfix's memory is sampled.
 const (
-	startTimeout = 60 * time.Second
 	drainTimeout = 5 * time.Minute
 	pollEvery    = 5 * time.Millisecond
 	sampleEvery  = 100 * time.Millisecond
@@ -221,7 +218,7 @@ func send(ctx context.Context, cfg Config, source, addr string, count func() (in
 	cfg.logf("running %s", strings.Join(cmd.Args, " "))
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("smtp-source: %w\n%s", err, tail(stderr.Bytes(), 2000))
+		return 0, 0, fmt.Errorf("smtp-source: %w\n%s", err, benchutil.Tail(stderr.Bytes(), 2000))
 	}
 	sent = time.Since(start)
 	deadline := time.Now().Add(drainTimeout)
@@ -259,7 +256,7 @@ func runGannet(ctx context.Context, cfg Config, source string) (Result, error) {
 	if bin == "" {
 		bin = filepath.Join(dir, "bin")
 		cfg.logf("building smtpd and userctl into %s", bin)
-		if err := build(ctx, bin, "./cmd/smtpd", "./cmd/userctl"); err != nil {
+		if err := benchutil.Build(ctx, bin, "./cmd/smtpd", "./cmd/userctl"); err != nil {
 			return Result{}, err
 		}
 	}
@@ -328,53 +325,26 @@ dmarc_enforce_reject = true
 		return Result{}, err
 	}
 	userctl := filepath.Join(bin, "userctl")
-	if err := runCmd(ctx, "", userctl, "--config", config, "domain", "add", localDomain); err != nil {
+	if err := benchutil.RunCmd(ctx, "", userctl, "--config", config, "domain", "add", localDomain); err != nil {
 		return Result{}, err
 	}
-	if err := runCmd(ctx, password+"\n", userctl, "--config", config, "user", "add", "--password-stdin", rcpt); err != nil {
+	if err := benchutil.RunCmd(ctx, password+"\n", userctl, "--config", config, "user", "add", "--password-stdin", rcpt); err != nil {
 		return Result{}, err
 	}
 
-	logPath := filepath.Join(dir, "smtpd.log")
-	logFile, err := os.Create(logPath)
+	smtpd, err := benchutil.StartDaemon(filepath.Join(bin, "smtpd"), filepath.Join(dir, "smtpd.log"), "--config", config)
 	if err != nil {
 		return Result{}, err
 	}
-	defer logFile.Close()
-	smtpd := exec.Command(filepath.Join(bin, "smtpd"), "--config", config)
-	smtpd.Env = cleanEnv()
-	smtpd.Stdout = logFile
-	smtpd.Stderr = logFile
-	if err := smtpd.Start(); err != nil {
-		return Result{}, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- smtpd.Wait() }()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		smtpd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			return err
-		case <-time.After(30 * time.Second):
-			smtpd.Process.Kill()
-			<-exited
-			return errors.New("smtpd did not stop within 30s of SIGTERM; killed")
-		}
-	}
-	defer stop()
+	defer smtpd.Stop()
 	fail := func(err error) (Result, error) {
-		stop()
-		return Result{}, fmt.Errorf("%w\nsmtpd log (%s):\n%s", err, logPath, tail(readFile(logPath), 3000))
+		smtpd.Stop()
+		return Result{}, fmt.Errorf("%w\nsmtpd log (%s):\n%s", err, smtpd.LogPath, smtpd.LogTail(3000))
 	}
-	if err := waitPort(ctx, addr, exited); err != nil {
+	if err := benchutil.WaitPort(ctx, addr, smtpd.Exited()); err != nil {
 		return fail(fmt.Errorf("smtpd: %w", err))
 	}
-	cfg.logf("smtpd (pid %d) listening on %s, DNS on %s", smtpd.Process.Pid, addr, dns.Addr())
+	cfg.logf("smtpd (pid %d) listening on %s, DNS on %s", smtpd.Pid(), addr, dns.Addr())
 
 	st, err := sqlite.Open(ctx, sqlite.Options{Path: db, ReadConnections: 1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -397,7 +367,7 @@ dmarc_enforce_reject = true
 	if err != nil {
 		return fail(err)
 	}
-	hwm, err := vmHWM(smtpd.Process.Pid)
+	hwm, err := benchutil.VmHWM(smtpd.Pid())
 	if err != nil {
 		return fail(fmt.Errorf("smtpd's peak RSS: %w", err))
 	}
@@ -418,8 +388,8 @@ dmarc_enforce_reject = true
 		return fail(errors.New("the delivered message has no Authentication-Results header: the checks did not run"))
 	}
 	note += "; checks: " + ar
-	if err := stop(); err != nil {
-		return Result{}, fmt.Errorf("stopping smtpd: %w\n%s", err, tail(readFile(logPath), 3000))
+	if err := smtpd.Stop(); err != nil {
+		return Result{}, fmt.Errorf("stopping smtpd: %w\n%s", err, smtpd.LogTail(3000))
 	}
 	return Result{Server: "gannet", Messages: cfg.Messages, Elapsed: elapsed, Source: sent, PeakRSS: hwm, Procs: 1, Note: note}, nil
 }
@@ -500,205 +470,24 @@ func runPostfix(ctx context.Context, cfg Config, source string) (Result, error) 
 	}
 	defer in.Stop()
 	fail := func(err error) (Result, error) {
-		return Result{}, fmt.Errorf("%w\npostfix log:\n%s", err, tail([]byte(in.Log()), 3000))
+		return Result{}, fmt.Errorf("%w\npostfix log:\n%s", err, benchutil.Tail([]byte(in.Log()), 3000))
 	}
 
 	// Postfix's processes come and go (smtpd per connection, up to
 	// max_use): sample the sum of their peaks while it works.
-	sctx, stopSampling := context.WithCancel(ctx)
-	type peak struct {
-		sum   int64 // VmHWM summed
-		pss   int64 // Pss summed, at the same moment
-		procs int
-	}
-	peaks := make(chan peak, 1)
-	go func() {
-		var best peak
-		sample := func() {
-			var p peak
-			for _, pid := range in.PIDs() {
-				if hwm, err := vmHWM(pid); err == nil {
-					p.sum += hwm
-					p.procs++
-					pss, _ := procKB(pid, "smaps_rollup", "Pss:")
-					p.pss += pss
-				}
-			}
-			if p.sum > best.sum {
-				best = p
-			}
-		}
-		t := time.NewTicker(sampleEvery)
-		defer t.Stop()
-		for {
-			sample()
-			select {
-			case <-sctx.Done():
-				sample()
-				peaks <- best
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	stopSampling := benchutil.SamplePeak(ctx, in.PIDs, sampleEvery)
 
 	newDir := filepath.Join(mail, "demo", "new")
-	count := func() (int, error) {
-		names, err := readDirNames(newDir)
-		if errors.Is(err, os.ErrNotExist) {
-			return 0, nil
-		}
-		return len(names), err
-	}
+	count := func() (int, error) { return benchutil.CountDir(newDir) }
 	sent, elapsed, err := send(ctx, cfg, source, in.Addr, count)
-	stopSampling()
-	p := <-peaks
+	p := stopSampling()
 	if err != nil {
 		return fail(err)
 	}
 	note := fmt.Sprintf("peak RSS is a sum of peaks, VmHWM of the %d processes alive at the sample (every %v) where the sum was largest"+
-		" (shared pages count in each; their Pss then summed to %.1f MB); no SPF/DKIM/DMARC/ARC/iprev checks", p.procs, sampleEvery, float64(p.pss)/1e6)
+		" (shared pages count in each; their Pss then summed to %.1f MB); no SPF/DKIM/DMARC/ARC/iprev checks", p.Procs, sampleEvery, float64(p.Pss)/1e6)
 	if err := in.Stop(); err != nil {
 		return Result{}, err
 	}
-	return Result{Server: "postfix", Messages: cfg.Messages, Elapsed: elapsed, Source: sent, PeakRSS: p.sum, Procs: p.procs, Note: note}, nil
-}
-
-// vmHWM returns a process's peak resident set size in bytes (VmHWM of
-// /proc/PID/status).
-func vmHWM(pid int) (int64, error) {
-	return procKB(pid, "status", "VmHWM:")
-}
-
-// procKB returns the value of the line starting with field in
-// /proc/PID/file, given there in kB, in bytes.
-func procKB(pid int, file, field string) (int64, error) {
-	path := fmt.Sprintf("/proc/%d/%s", pid, file)
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), field)
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %s %q: %w", path, field, rest, err)
-		}
-		return kb * 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return 0, fmt.Errorf("%s has no %s (a kernel thread or a zombie)", path, field)
-}
-
-// readDirNames lists a directory's names without stat-ing them.
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
-}
-
-// waitPort waits until addr accepts a connection, failing early when the
-// process ends first.
-func waitPort(ctx context.Context, addr string, exited <-chan error) error {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	var d net.Dialer
-	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before listening on %s: %v", addr, err)
-		case <-ctx.Done():
-			return fmt.Errorf("not listening on %s: %w (last: %v)", addr, ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// build builds packages of this module into dir.
-func build(ctx context.Context, dir string, pkgs ...string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	gotool, err := exec.LookPath("go")
-	if err != nil {
-		gotool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.CommandContext(ctx, gotool, append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
-	}
-	return nil
-}
-
-// moduleRoot walks up from the working directory to go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the repository or pass -bin")
-		}
-		dir = parent
-	}
-}
-
-// runCmd runs a program with stdin, failing with its output.
-func runCmd(ctx context.Context, stdin, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = cleanEnv()
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(out, 2000))
-	}
-	return nil
-}
-
-// cleanEnv is the environment without what would change how a Gannet
-// program finds its configuration or sockets.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "LISTEN_") || strings.HasPrefix(name, "GANNET_") || name == "NOTIFY_SOCKET" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-func readFile(path string) []byte {
-	b, _ := os.ReadFile(path)
-	return b
-}
-
-// tail returns the last n bytes of b.
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
+	return Result{Server: "postfix", Messages: cfg.Messages, Elapsed: elapsed, Source: sent, PeakRSS: p.Sum, Procs: p.Procs, Note: note}, nil
 }

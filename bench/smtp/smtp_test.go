@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"testing"
 )
@@ -23,19 +22,6 @@ func TestAuthResults(t *testing.T) {
 	}
 	if got := authResults([]byte("From: a@b.test\r\n\r\nspf=pass\r\n")); got != "" {
 		t.Errorf("authResults without the header = %q, want empty", got)
-	}
-}
-
-func TestVmHWM(t *testing.T) {
-	hwm, err := vmHWM(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hwm < 1<<20 {
-		t.Errorf("vmHWM of this process = %d bytes, want at least 1 MiB", hwm)
-	}
-	if _, err := vmHWM(-1); err == nil {
-		t.Error("vmHWM(-1): no error")
 	}
 }
 
