@@ -151,6 +151,14 @@ func (s *session) cmdEnable(c *wire.Command, args []wire.Token) (string, error) 
 			return "", bad("invalid capability name")
 		}
 		switch strings.ToUpper(a.Value) {
+		case "IMAP4REV2":
+			// RFC 9051 appendix A: the client asks for IMAP4rev2, which
+			// allows UTF-8 in quoted strings (section 4.3).
+			if !s.rev2 {
+				s.rev2 = true
+				s.w.UTF8 = true
+				enabled = append(enabled, "IMAP4rev2")
+			}
 		case "UTF8=ACCEPT":
 			if !s.utf8 {
 				s.utf8 = true

@@ -29,6 +29,10 @@ const (
 	fBinary        // BINARY[...], BINARY.PEEK[...] (RFC 3516)
 	fBinarySize    // BINARY.SIZE[...]
 	fModSeq        // MODSEQ (RFC 7162 section 3.1.4.1)
+	fEmailID       // EMAILID (RFC 8474 section 5.1)
+	fThreadID      // THREADID (RFC 8474 section 5.2)
+	fSaveDate      // SAVEDATE (RFC 8514 section 4.3)
+	fPreview       // PREVIEW (RFC 8970 section 3.1)
 )
 
 // fetchItem is one requested data item.
@@ -75,7 +79,13 @@ func parseFetchItems(t wire.Token) ([]fetchItem, error) {
 		return nil, bad("empty FETCH item list")
 	}
 	items := make([]fetchItem, 0, len(toks))
-	for _, tk := range toks {
+	for i, tk := range toks {
+		if tk.Kind == wire.List && i > 0 && toks[i-1].Kind == wire.Atom && strings.EqualFold(toks[i-1].Value, "PREVIEW") {
+			if err := parsePreviewModifiers(tk); err != nil { // PREVIEW (LAZY)
+				return nil, err
+			}
+			continue
+		}
 		if tk.Kind != wire.Atom {
 			return nil, bad("invalid FETCH item %s", truncate(tk.String()))
 		}
@@ -114,6 +124,14 @@ func parseFetchItem(s string) (fetchItem, error) {
 		return fetchItem{kind: fUID, name: "UID"}, nil
 	case "MODSEQ":
 		return fetchItem{kind: fModSeq, name: "MODSEQ"}, nil
+	case "EMAILID":
+		return fetchItem{kind: fEmailID, name: "EMAILID"}, nil
+	case "THREADID":
+		return fetchItem{kind: fThreadID, name: "THREADID"}, nil
+	case "SAVEDATE":
+		return fetchItem{kind: fSaveDate, name: "SAVEDATE"}, nil
+	case "PREVIEW":
+		return fetchItem{kind: fPreview, name: "PREVIEW"}, nil
 	case "ENVELOPE":
 		return fetchItem{kind: fEnvelope, name: "ENVELOPE"}, nil
 	case "BODYSTRUCTURE":
@@ -276,7 +294,7 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	if len(args) < 2 || len(args) > 3 || args[0].Kind != wire.Atom {
 		return "", bad("FETCH takes a sequence set, data items and optional modifiers")
 	}
-	set, err := parseSeqSet(args[0].Value)
+	set, err := s.seqSetArg(args[0].Value, uid)
 	if err != nil {
 		return "", err
 	}
@@ -459,6 +477,9 @@ const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
 func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Message, p *message.Parsed, it *fetchItem) error {
 	b.WriteString(it.name)
 	b.WriteByte(' ')
+	if s.writeObjectItem(b, m, it.kind) {
+		return nil
+	}
 	switch it.kind {
 	case fFlags:
 		writeFlagList(b, m.Flags)
@@ -473,11 +494,11 @@ func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Messa
 		b.WriteString(m.InternalDate.Format(internalDateLayout))
 		b.WriteByte('"')
 	case fEnvelope:
-		render.Envelope(b, p.Envelope(), s.utf8)
+		render.Envelope(b, p.Envelope(), s.utf8 || s.rev2)
 	case fBodyStructure:
-		render.BodyStructure(b, p.Root, true, s.utf8)
+		render.BodyStructure(b, p.Root, true, s.utf8 || s.rev2)
 	case fBody:
-		render.BodyStructure(b, p.Root, false, s.utf8)
+		render.BodyStructure(b, p.Root, false, s.utf8 || s.rev2)
 	case fSection:
 		r := blobReader{ctx: ctx, st: s.srv.Store, id: m.BlobID, size: m.Size}
 		data, err := p.ReadSection(r, it.sec)

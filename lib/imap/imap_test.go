@@ -498,7 +498,7 @@ func TestRawSession(t *testing.T) {
 		t.Fatalf("LOGIN with LITERAL+: %q", l)
 	}
 	got := r.cmd("b SELECT inbox")
-	want := []string{"* FLAGS (", "* 1 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1]", "* OK [UIDVALIDITY ", "* OK [UIDNEXT 2]", "* OK [PERMANENTFLAGS (", "* OK [HIGHESTMODSEQ ", "b OK [READ-WRITE]"}
+	want := []string{"* FLAGS (", "* 1 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1]", "* OK [UIDVALIDITY ", "* OK [UIDNEXT 2]", "* OK [PERMANENTFLAGS (", "* OK [MAILBOXID (F", "* OK [HIGHESTMODSEQ ", "b OK [READ-WRITE]"}
 	if len(got) != len(want) {
 		t.Fatalf("SELECT: %q", got)
 	}

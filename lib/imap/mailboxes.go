@@ -2,7 +2,6 @@ package imap
 
 import (
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -75,26 +74,49 @@ func (s *session) cmdNamespace(c *wire.Command, args []wire.Token) (string, erro
 }
 
 func (s *session) cmdCreate(c *wire.Command, args []wire.Token) (string, error) {
-	if len(args) != 1 {
-		return "", bad("CREATE takes a mailbox name")
+	if len(args) != 1 && len(args) != 2 {
+		return "", bad("CREATE takes a mailbox name and optional parameters")
 	}
 	name, err := s.nameArg(args[0])
 	if err != nil {
 		return "", err
+	}
+	use := ""
+	if len(args) == 2 {
+		if use, err = parseCreateParams(args[1]); err != nil {
+			return "", err
+		}
 	}
 	if name == "INBOX" {
 		return "", no("ALREADYEXISTS", "INBOX always exists")
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
+	if use != "" {
+		// One mailbox per special use, so that deliveries and the Junk
+		// training know where to go (RFC 6154 section 3 allows refusing).
+		_, err := s.srv.Store.GetMailboxBySpecialUse(ctx, s.acct.ID, use)
+		if err == nil {
+			return "", no("USEATTR", "A mailbox already has the special use %s", use)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
 	// RFC 9051 section 6.3.4: create the missing superiors too.
 	parts := strings.Split(name, string(delim))
+	var created int64
 	for i := range parts {
 		n := strings.Join(parts[:i+1], string(delim))
 		last := i == len(parts)-1
-		err := s.srv.Store.CreateMailbox(ctx, &store.Mailbox{AccountID: s.acct.ID, Name: n, Subscribed: last})
+		mb := &store.Mailbox{AccountID: s.acct.ID, Name: n, Subscribed: last}
+		if last {
+			mb.SpecialUse = use
+		}
+		err := s.srv.Store.CreateMailbox(ctx, mb)
 		switch {
 		case err == nil:
+			created = mb.ID
 		case errors.Is(err, store.ErrExists):
 			if last {
 				return "", no("ALREADYEXISTS", "Mailbox already exists")
@@ -106,7 +128,34 @@ func (s *session) cmdCreate(c *wire.Command, args []wire.Token) (string, error) 
 			return "", err
 		}
 	}
-	return "CREATE completed", nil
+	// RFC 8474 section 4.1: the new mailbox's MAILBOXID.
+	return "[MAILBOXID (" + mailboxID(created) + ")] CREATE completed", nil
+}
+
+// specialUses are the special uses CREATE accepts (RFC 6154 section 2).
+var specialUses = []string{store.SpecialAll, store.SpecialArchive, store.SpecialDrafts,
+	store.SpecialFlagged, store.SpecialJunk, store.SpecialSent, store.SpecialTrash}
+
+// parseCreateParams reads CREATE's parameters (RFC 4466 section 2.2): only
+// USE (RFC 6154 section 3), with one special use, is known.
+func parseCreateParams(t wire.Token) (string, error) {
+	if t.Kind != wire.List || len(t.List) != 2 || t.List[0].Kind != wire.Atom ||
+		!strings.EqualFold(t.List[0].Value, "USE") || t.List[1].Kind != wire.List {
+		return "", bad("CREATE takes only the USE parameter")
+	}
+	uses := t.List[1].List
+	if len(uses) == 0 {
+		return "", nil
+	}
+	if len(uses) > 1 {
+		return "", no("USEATTR", "Only one special use per mailbox")
+	}
+	for _, u := range specialUses {
+		if uses[0].Kind == wire.Atom && strings.EqualFold(uses[0].Value, u) {
+			return u, nil
+		}
+	}
+	return "", no("USEATTR", "Unknown special use %s", truncate(uses[0].Value))
 }
 
 func (s *session) cmdDelete(c *wire.Command, args []wire.Token) (string, error) {
@@ -295,68 +344,6 @@ func (s *session) cmdLsub(c *wire.Command, args []wire.Token) (string, error) {
 	return s.list(args, true)
 }
 
-// list is LIST and LSUB (RFC 9051 section 6.3.9, RFC 3501 section 6.3.9).
-func (s *session) list(args []wire.Token, lsub bool) (string, error) {
-	cmd := "LIST"
-	if lsub {
-		cmd = "LSUB"
-	}
-	if len(args) != 2 || !args[0].IsString() || !args[1].IsString() {
-		return "", bad("%s takes a reference and a mailbox pattern", cmd)
-	}
-	ref, pat := args[0].Value, args[1].Value
-	if pat == "" && !lsub {
-		// RFC 9051 section 6.3.9: the delimiter and root.
-		s.w.Raw(`* LIST (\Noselect) "/" ""` + "\r\n")
-		return "LIST completed", nil
-	}
-	pattern := pat
-	if ref != "" {
-		if !strings.HasSuffix(ref, string(delim)) && !strings.HasPrefix(pat, string(delim)) {
-			pattern = ref + string(delim) + pat
-		} else {
-			pattern = ref + pat
-		}
-	}
-	pattern, err := s.decodePattern(pattern)
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := s.opCtx()
-	defer cancel()
-	mbs, err := s.srv.Store.ListMailboxes(ctx, s.acct.ID)
-	if err != nil {
-		return "", err
-	}
-	for _, e := range listEntries(mbs) {
-		name := e.name
-		if !matchPattern(pattern, name) && !(strings.EqualFold(name, "INBOX") && matchPattern(strings.ToUpper(pattern), name)) {
-			continue
-		}
-		if lsub && (e.mb == nil || !e.mb.Subscribed) {
-			continue
-		}
-		var attrs []string
-		if e.mb == nil {
-			attrs = append(attrs, `\Noselect`)
-		}
-		if !lsub {
-			if e.hasChildren {
-				attrs = append(attrs, `\HasChildren`)
-			} else {
-				attrs = append(attrs, `\HasNoChildren`)
-			}
-			if e.mb != nil && e.mb.SpecialUse != "" {
-				attrs = append(attrs, e.mb.SpecialUse)
-			}
-		}
-		fmt.Fprintf(s.w, "* %s (%s) \"/\" ", cmd, strings.Join(attrs, " "))
-		s.writeMailboxName(name)
-		s.w.CRLF()
-	}
-	return cmd + " completed", nil
-}
-
 // decodePattern decodes a LIST pattern's name parts as decodeName does,
 // keeping wildcards.
 func (s *session) decodePattern(p string) (string, error) {
@@ -369,65 +356,4 @@ func (s *session) decodePattern(p string) (string, error) {
 		return "", bad("invalid mailbox pattern")
 	}
 	return p, nil
-}
-
-// statusItems are the STATUS data items served (RFC 9051 section 6.3.11,
-// RFC 8438 SIZE).
-var statusItems = map[string]bool{"MESSAGES": true, "UIDNEXT": true, "UIDVALIDITY": true,
-	"UNSEEN": true, "DELETED": true, "SIZE": true, "RECENT": true, "HIGHESTMODSEQ": true}
-
-func (s *session) cmdStatus(c *wire.Command, args []wire.Token) (string, error) {
-	if len(args) != 2 || args[1].Kind != wire.List || len(args[1].List) == 0 {
-		return "", bad("STATUS takes a mailbox name and a list of items")
-	}
-	var items []string
-	for _, t := range args[1].List {
-		it := strings.ToUpper(t.Value)
-		if t.Kind != wire.Atom || !statusItems[it] {
-			return "", bad("unknown STATUS item %s", truncate(t.String()))
-		}
-		items = append(items, it)
-		if it == "HIGHESTMODSEQ" {
-			s.enableCondstore() // RFC 7162 section 3.1
-		}
-	}
-	ctx, cancel := s.opCtx()
-	defer cancel()
-	mb, err := s.mailbox(ctx, args[0].Value)
-	if err != nil {
-		return "", err
-	}
-	st, err := s.srv.Store.MailboxStatus(ctx, s.acct.ID, mb.ID)
-	if err != nil {
-		return "", err
-	}
-	s.w.Raw("* STATUS ")
-	s.writeMailboxName(mb.Name)
-	s.w.Raw(" (")
-	for i, it := range items {
-		if i > 0 {
-			s.w.Byte(' ')
-		}
-		s.w.Raw(it + " ")
-		switch it {
-		case "MESSAGES":
-			s.w.Number(uint64(st.Messages))
-		case "UIDNEXT":
-			s.w.Number(uint64(mb.UIDNext))
-		case "UIDVALIDITY":
-			s.w.Number(uint64(mb.UIDValidity))
-		case "UNSEEN":
-			s.w.Number(uint64(st.Unseen))
-		case "DELETED":
-			s.w.Number(uint64(st.Deleted))
-		case "SIZE":
-			s.w.Number(uint64(st.Size))
-		case "RECENT":
-			s.w.Number(0)
-		case "HIGHESTMODSEQ": // RFC 7162 section 3.1.6
-			s.w.Number(mb.HighestModSeq)
-		}
-	}
-	s.w.Raw(")\r\n")
-	return "STATUS completed", nil
 }

@@ -34,7 +34,7 @@ func (s *session) cmdUID(c *wire.Command, args []wire.Token) (string, error) {
 		if len(rest) != 1 || rest[0].Kind != wire.Atom {
 			return "", bad("UID EXPUNGE takes a UID set")
 		}
-		set, err := parseSeqSet(rest[0].Value)
+		set, err := s.seqSetArg(rest[0].Value, true)
 		if err != nil {
 			return "", err
 		}
@@ -102,7 +102,7 @@ func (s *session) store(args []wire.Token, uid bool) (string, error) {
 	if len(args) < 3 || args[0].Kind != wire.Atom || args[1].Kind != wire.Atom {
 		return "", bad("STORE takes a sequence set, an item and flags")
 	}
-	set, err := parseSeqSet(args[0].Value)
+	set, err := s.seqSetArg(args[0].Value, uid)
 	if err != nil {
 		return "", err
 	}
@@ -230,7 +230,7 @@ func (s *session) copy(args []wire.Token, uid, move bool) (string, error) {
 	if len(args) != 2 || args[0].Kind != wire.Atom || !args[1].IsString() {
 		return "", bad("%s takes a sequence set and a mailbox name", name)
 	}
-	set, err := parseSeqSet(args[0].Value)
+	set, err := s.seqSetArg(args[0].Value, uid)
 	if err != nil {
 		return "", err
 	}

@@ -120,8 +120,12 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 		if k.field, err = p.str(); err == nil {
 			k.str, err = p.str()
 		}
-	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+		"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 section 4.4
 		k.date, err = p.date()
+	case "SAVEDATESUPPORTED": // RFC 8514 section 4.4
+	case "EMAILID", "THREADID": // RFC 8474 section 6
+		k.str, err = p.str()
 	case "LARGER", "SMALLER":
 		k.num, err = p.number()
 	case "MODSEQ":
@@ -151,8 +155,12 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 	case "UID":
 		var s string
 		if s, err = p.str(); err == nil {
-			k.set, err = parseSeqSet(s)
-			k.uid = true
+			if s == "$" {
+				k.op = "SAVED" // RFC 5182 section 2.2
+			} else {
+				k.set, err = parseSeqSet(s)
+				k.uid = true
+			}
 		}
 	case "NOT":
 		var c *searchKey
@@ -166,6 +174,8 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 				k.sub = []*searchKey{a, b}
 			}
 		}
+	case "$":
+		k.op = "SAVED" // the saved result (RFC 5182 section 2.2)
 	default:
 		set, serr := parseSeqSet(t.Value)
 		if serr != nil {
@@ -340,6 +350,8 @@ func (k *searchKey) match(sm *searchMsg) bool {
 	switch k.op {
 	case "ALL":
 		return true
+	case "SAVED":
+		return sm.s.savedHas(m.UID)
 	case "AND":
 		for _, c := range k.sub {
 			if !c.match(sm) {
@@ -387,6 +399,18 @@ func (k *searchKey) match(sm *searchMsg) bool {
 		return m.Size > k.num
 	case "SMALLER":
 		return m.Size < k.num
+	case "SAVEDATESUPPORTED":
+		return true // every mailbox keeps save dates
+	case "SAVEDBEFORE":
+		return !m.SaveDate.IsZero() && dayOf(m.SaveDate).Before(k.date)
+	case "SAVEDON":
+		return !m.SaveDate.IsZero() && sameDay(m.SaveDate, k.date)
+	case "SAVEDSINCE":
+		return !m.SaveDate.IsZero() && !dayOf(m.SaveDate).Before(k.date)
+	case "EMAILID":
+		return k.str == emailID(m)
+	case "THREADID":
+		return k.str != "" && k.str == threadID(m)
 	case "BEFORE":
 		return dayOf(m.InternalDate).Before(k.date)
 	case "ON":
@@ -423,8 +447,14 @@ func (s *session) cmdSearch(c *wire.Command, args []wire.Token) (string, error) 
 
 // search is SEARCH and UID SEARCH (RFC 9051 section 6.4.4), with ESEARCH
 // results (RFC 4731) when the client asks with RETURN.
-func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, error) {
+func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (text string, err error) {
 	p := &searchParser{toks: args}
+	save := false
+	defer func() {
+		if err != nil && save {
+			s.setSaved(nil) // RFC 5182 section 2.1: a failed SEARCH empties $
+		}
+	}()
 	var ret []string
 	esearch := false
 	if p.more() && p.toks[0].Kind == wire.Atom && strings.EqualFold(p.toks[0].Value, "RETURN") {
@@ -439,13 +469,18 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 			switch opt {
 			case "MIN", "MAX", "COUNT", "ALL":
 				ret = append(ret, opt)
+			case "SAVE": // RFC 5182 section 2.1
+				save = true
 			default:
 				return "", bad("unknown RETURN option %s", truncate(o.String()))
 			}
 		}
-		if len(ret) == 0 {
+		if len(ret) == 0 && !save {
 			ret = []string{"ALL"} // RFC 4731 section 3.1
 		}
+	} else if s.rev2 {
+		// RFC 9051 section 6.4.4: IMAP4rev2 answers SEARCH with ESEARCH.
+		esearch, ret = true, []string{"ALL"}
 	}
 	if p.more() && p.toks[p.pos].Kind == wire.Atom && strings.EqualFold(p.toks[p.pos].Value, "CHARSET") {
 		p.pos++
@@ -479,7 +514,8 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 	if err != nil {
 		return "", err
 	}
-	var hits []uint32  // sequence numbers or UIDs
+	var hits []uint32 // sequence numbers or UIDs
+	var hitUIDs []uint32
 	var highest uint64 // of the messages found, for MODSEQ searches
 	max, maxUID := uint32(len(v.uids)), v.lastUID()
 	for i := range msgs {
@@ -492,6 +528,7 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 			if msgs[i].ModSeq > highest {
 				highest = msgs[i].ModSeq
 			}
+			hitUIDs = append(hitUIDs, msgs[i].UID)
 			if uid {
 				hits = append(hits, msgs[i].UID)
 			} else {
@@ -503,6 +540,10 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 		}
 	}
 	sortUIDs(hits)
+	if save {
+		sortUIDs(hitUIDs)
+		s.setSaved(savedResult(hitUIDs, ret))
+	}
 	if !esearch {
 		s.w.Raw("* SEARCH")
 		for _, h := range hits {
@@ -514,6 +555,10 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 			fmt.Fprintf(s.w, " (MODSEQ %d)", highest)
 		}
 		s.w.CRLF()
+		return "SEARCH completed", nil
+	}
+	if len(ret) == 0 {
+		// RFC 5182 section 2.1: SAVE alone gives no ESEARCH response.
 		return "SEARCH completed", nil
 	}
 	// RFC 4731 section 3.1.
@@ -546,4 +591,32 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (string, 
 	}
 	s.w.CRLF()
 	return "SEARCH completed", nil
+}
+
+// savedResult is what SEARCH RETURN (SAVE ...) keeps of the UIDs found
+// (RFC 5182 section 2.1): all of them, unless MIN or MAX come without ALL
+// or COUNT, when only the minimum and maximum are kept.
+func savedResult(uids []uint32, ret []string) []uint32 {
+	var min, max, all bool
+	for _, r := range ret {
+		switch r {
+		case "MIN":
+			min = true
+		case "MAX":
+			max = true
+		case "ALL", "COUNT":
+			all = true
+		}
+	}
+	if all || !min && !max || len(uids) == 0 {
+		return uids
+	}
+	var out []uint32
+	if min {
+		out = append(out, uids[0])
+	}
+	if max && (!min || len(uids) > 1) {
+		out = append(out, uids[len(uids)-1])
+	}
+	return out
 }

@@ -1,6 +1,6 @@
 // Package imap is Gannet's IMAP server: the protocol engine of imapd
-// (IMAP4rev1, RFC 3501, and the parts of IMAP4rev2, RFC 9051, listed in
-// Capabilities). It reads commands with lib/imap/wire, keeps each
+// (IMAP4rev2, RFC 9051, after ENABLE IMAP4rev2, else IMAP4rev1, RFC 3501,
+// with the extensions the session's capabilities list). It reads commands with lib/imap/wire, keeps each
 // session's view of its selected mailbox in step with the store's change
 // log, and serves FETCH from the structure stored at ingest (lib/message),
 // reading only the bytes of the blob a section needs.

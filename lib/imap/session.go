@@ -52,6 +52,11 @@ type session struct {
 	condstore bool // CONDSTORE (RFC 7162 section 3.1), enabled or implied
 	qresync   bool // QRESYNC (RFC 7162 section 3.2)
 
+	// The result saved by SEARCH RETURN (SAVE) (RFC 5182), as sorted
+	// UIDs, valid while savedSel is the selected mailbox.
+	saved    []uint32
+	savedSel *selected
+
 	feed   <-chan notify.Event
 	unsub  func()
 	dirty  bool // the feed said something changed since the last sync
@@ -233,15 +238,18 @@ func init() {
 		"COPY":         {stateSelected, (*session).cmdCopy, false},
 		"MOVE":         {stateSelected, (*session).cmdMove, false},
 		"UID":          {stateSelected, (*session).cmdUID, false},
+		// RFC 8437.
+		"UNAUTHENTICATE": {stateAuthOrSel, (*session).cmdUnauthenticate, false},
 	}
 }
 
 // capabilities lists what the session offers now (RFC 9051 section
 // 7.2.2). Only what is implemented is listed.
 func (s *session) capabilities() string {
-	caps := []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
+	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
 		"UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "SASL-IR", "UTF8=ACCEPT", "ESEARCH", "BINARY",
-		"STATUS=SIZE", "CONDSTORE", "QRESYNC", fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
+		"STATUS=SIZE", "CONDSTORE", "QRESYNC", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "SAVEDATE", "PREVIEW", "OBJECTID", fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
 	if s.state == stateNotAuth {
 		if !s.tls && s.srv.TLS != nil {
 			caps = append(caps, "STARTTLS")

@@ -384,6 +384,8 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 		if firstUnseen != 0 {
 			s.w.Status("", "OK", fmt.Sprintf("UNSEEN %d", firstUnseen), "First unseen")
 		}
+	} else if err := s.selectList(ctx, mb); err != nil {
+		return "", err // RFC 9051 section 6.3.2: IMAP4rev2 wants a LIST response
 	}
 	s.w.Status("", "OK", fmt.Sprintf("UIDVALIDITY %d", mb.UIDValidity), "UIDs valid")
 	s.w.Status("", "OK", fmt.Sprintf("UIDNEXT %d", mb.UIDNext), "Predicted next UID")
@@ -393,6 +395,7 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 		s.w.Status("", "OK", "PERMANENTFLAGS ("+permanentFlags+")", "Flags permitted")
 	}
 	// RFC 7162 section 3.1.2.1: every mailbox has mod-sequences.
+	s.w.Status("", "OK", "MAILBOXID ("+mailboxID(mb.ID)+")", "Mailbox ID") // RFC 8474 section 4.2
 	s.w.Status("", "OK", fmt.Sprintf("HIGHESTMODSEQ %d", v.highest), "Highest")
 	s.sel = v
 	s.state = stateSelected

@@ -8,9 +8,11 @@
 // (unfolded, RFC 2047 encoded words not decoded), media types, subtypes,
 // parameter names, encodings and disposition types in lower case (clients
 // compare them case-insensitively; Dovecot sends them as written, which is
-// usually lower case too). Without UTF-8 (utf8 false: an IMAP4rev1 session
-// that did not ENABLE UTF8=ACCEPT) 8-bit strings are sent as literals, as
-// they are in the message; with it they may be quoted.
+// usually lower case too). Without UTF-8 (utf8 false: a session that
+// enabled neither UTF8=ACCEPT nor IMAP4rev2, which RFC 9051 appendix A
+// forbids UTF-8 quoted strings before "ENABLE IMAP4rev2") 8-bit strings are
+// sent as literals, as they are in the message; with it they may be quoted
+// (RFC 9051 section 4.3, RFC 6855 section 3).
 package render
 
 import (
