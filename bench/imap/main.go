@@ -35,10 +35,12 @@
 // process per session), so its memory is given as the sum of Pss over
 // its processes.
 //
-//	go run ./bench/imap [-n 50000] [-clients 10] [-duration 20s] [-idle 1000] [-only LIST] [-bin DIR] [-v]
+//	go run ./bench/imap [-n 50000] [-clients 10] [-duration 20s] [-idle 1000] [-only LIST] [-bin DIR] [-profile DIR] [-v]
 //
 // -only takes a comma-separated list of servers (gannet, dovecot) and
-// phases (mailbox, append, fetch, idle, qresync). It needs root (Dovecot
+// phases (mailbox, append, fetch, idle, qresync). -profile runs Gannet's
+// IMAP server inside this program instead of imapd and writes pprof
+// profiles of each phase (profile.go). It needs root (Dovecot
 // runs as root with the mail owned by nobody; the file limit is raised
 // for the IDLE connections) and Debian's dovecot-imapd, which it installs
 // when missing. It fails only when a run cannot be carried out: the
@@ -183,7 +185,9 @@ func (cfg Config) needsBig() bool {
 
 // Result is what one server did; a nil phase did not run.
 type Result struct {
-	Server  string
+	Server string
+	// AvgSize is the average size of the big mailbox's messages, bytes.
+	AvgSize float64
 	Mailbox *MailboxResult
 	Append  *LoadResult
 	Fetch   *LoadResult
@@ -320,6 +324,13 @@ func raiseFileLimit(n int) error {
 // runServer starts one server and runs the phases on it.
 func runServer(ctx context.Context, cfg Config, name string, big, idle []mail) (Result, error) {
 	res := Result{Server: name}
+	if len(big) > 0 {
+		var total int
+		for _, m := range big {
+			total += len(m.raw)
+		}
+		res.AvgSize = float64(total) / float64(len(big))
+	}
 	var srv server
 	var err error
 	start := time.Now()
@@ -703,13 +714,6 @@ func runIdle(ctx context.Context, cfg Config, srv server, prof *profiler) (*Idle
 	if err := prof.snapshot("-conns"); err != nil {
 		return nil, err
 	}
-	if os.Getenv("XDEBUG_WATCH") != "" {
-		for k := 0; k < 20; k++ {
-			time.Sleep(10 * time.Second)
-			r, _ := srv.Resident()
-			fmt.Fprintf(os.Stderr, "XDEBUG t=%ds rss=%.1fMB\n", 10*(k+1), float64(r)/1e6)
-		}
-	}
 	cpu0, t0 := srv.CPU(), time.Now()
 	select {
 	case <-ctx.Done():
@@ -854,9 +858,9 @@ func Print(w io.Writer, cfg Config, results []Result) {
 	}
 
 	if rs := pick(results, func(r *Result) bool { return r.Mailbox != nil }); len(rs) > 0 {
-		fmt.Fprintf(w, "\nmailbox: %d messages of %d-%d bytes; SELECT INBOX, then UID FETCH 1:* %s; %d runs, each a new connection\n",
-			cfg.Messages, minSize, maxSize, fetchItems, mailboxRuns)
-		fmt.Fprintf(w, "  %-8s %-26s %-26s %9s %8s %10s\n", "server", "SELECT (runs 1/2/3)", "UID FETCH (runs 1/2/3)", "responses", "MB", "peak mem")
+		fmt.Fprintf(w, "\nmailbox: %d messages of about %d to %d bytes (%.0f on average); SELECT INBOX, then UID FETCH 1:* %s; %d runs, each a new connection\n",
+			cfg.Messages, minSize, maxSize, rs[0].AvgSize, fetchItems, mailboxRuns)
+		fmt.Fprintf(w, "  %-8s %-30s %-30s %9s %8s %10s\n", "server", "SELECT (runs 1/2/3)", "UID FETCH (runs 1/2/3)", "responses", "MB", "peak mem")
 		for _, r := range rs {
 			m := r.Mailbox
 			var sel, fet []string
@@ -865,7 +869,7 @@ func Print(w io.Writer, cfg Config, results []Result) {
 				fet = append(fet, ms(run.Fetch))
 			}
 			last := m.Runs[len(m.Runs)-1]
-			fmt.Fprintf(w, "  %-8s %-26s %-26s %9d %8.1f %7.1f MB\n", r.Server, strings.Join(sel, " / "), strings.Join(fet, " / "),
+			fmt.Fprintf(w, "  %-8s %-30s %-30s %9d %8.1f %7.1f MB\n", r.Server, strings.Join(sel, " / "), strings.Join(fet, " / "),
 				last.Fetched, float64(last.Bytes)/1e6, float64(m.Peak)/1e6)
 			if last.Fetched != cfg.Messages || last.Exists != cfg.Messages {
 				fmt.Fprintf(w, "  %s: EXISTS %d and %d FETCH responses, want %d\n", r.Server, last.Exists, last.Fetched, cfg.Messages)
