@@ -91,7 +91,9 @@ func TestImapdImaplib(t *testing.T) {
 		"select OK 1",
 		"fetch OK Subject: hello imaplib",
 		"text The body.",
-		`store OK 1 (FLAGS (\Flagged \Seen))`,
+		// imaplib speaks IMAP4rev1 and is the first to select the
+		// mailbox, so the message is \Recent (RFC 3501 section 2.3.2).
+		`store OK 1 (FLAGS (\Flagged \Seen \Recent))`,
 		"search OK 1",
 		"uid-search OK 1",
 		"exists 2",

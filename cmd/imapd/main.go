@@ -7,6 +7,7 @@ import (
 
 	"gannet/lib/app"
 	"gannet/lib/auth"
+	"gannet/lib/fts"
 	"gannet/lib/imap"
 	"gannet/lib/listen"
 	"gannet/lib/notify"
@@ -67,6 +68,9 @@ func run(c *cli.Context) error {
 		defer l.Close()
 		srv.Feed = l
 	}
+
+	// The full-text index for SEARCH BODY and TEXT fills in the background.
+	go (&fts.Indexer{Store: st, Log: log}).Run(ctx)
 
 	ls, err := listen.Open(ctx, cfg.IMAPD.Listeners)
 	if err != nil {

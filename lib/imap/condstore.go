@@ -153,7 +153,7 @@ func (s *session) fetchChanged(ctx context.Context, since uint64, set seqSet) er
 		s.w.Raw(" FETCH (UID ")
 		s.w.Number(uint64(m.UID))
 		s.w.Raw(" FLAGS ")
-		s.writeFlags(m.Flags)
+		s.writeFlags(s.withRecent(m.UID, m.Flags))
 		s.w.Raw(" MODSEQ (")
 		s.w.Number(m.ModSeq)
 		s.w.Raw("))\r\n")

@@ -436,7 +436,7 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 		}
 		if seenNow[m.UID] && !wroteFlags {
 			buf.WriteString(" FLAGS ")
-			writeFlagList(&buf, m.Flags)
+			writeFlagList(&buf, s.withRecent(m.UID, m.Flags))
 			if s.condstore && !hasModSeq {
 				buf.WriteByte(' ')
 				writeModSeq(&buf, m.ModSeq)
@@ -482,7 +482,7 @@ func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Messa
 	}
 	switch it.kind {
 	case fFlags:
-		writeFlagList(b, m.Flags)
+		writeFlagList(b, s.withRecent(m.UID, m.Flags))
 	case fUID:
 		b.WriteString(strconv.FormatUint(uint64(m.UID), 10))
 	case fModSeq:

@@ -98,6 +98,7 @@ func newHarness(t testing.TB) *harness {
 		TLS:      tlsCfg,
 		Feed:     feed,
 		Hostname: cfg.Server.Hostname,
+		Compress: true,
 		Log:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	var ls []listen.Listener

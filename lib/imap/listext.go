@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gannet/lib/imap/wire"
@@ -336,6 +337,12 @@ func (s *session) writeStatus(ctx context.Context, mb *store.Mailbox, items []st
 	if err != nil {
 		return fmt.Errorf("status of %s: %w", mb.Name, err)
 	}
+	var recent uint32
+	if slices.Contains(items, "RECENT") {
+		if recent, err = s.statusRecent(ctx, mb); err != nil {
+			return fmt.Errorf("status of %s: %w", mb.Name, err)
+		}
+	}
 	s.w.Raw("* STATUS ")
 	s.writeMailboxName(mb.Name)
 	s.w.Raw(" (")
@@ -357,8 +364,8 @@ func (s *session) writeStatus(ctx context.Context, mb *store.Mailbox, items []st
 			s.w.Number(uint64(st.Deleted))
 		case "SIZE":
 			s.w.Number(uint64(st.Size))
-		case "RECENT":
-			s.w.Number(0)
+		case "RECENT": // RFC 3501 section 6.3.10
+			s.w.Number(uint64(recent))
 		case "HIGHESTMODSEQ": // RFC 7162 section 3.1.6
 			s.w.Number(mb.HighestModSeq)
 		case "MAILBOXID":

@@ -26,6 +26,10 @@ func (s *session) cmdUID(c *wire.Command, args []wire.Token) (string, error) {
 		return s.store(rest, true)
 	case "SEARCH":
 		return s.search(c, rest, true)
+	case "SORT":
+		return s.sort(c, rest, true)
+	case "THREAD":
+		return s.thread(rest, true)
 	case "COPY":
 		return s.copy(rest, true, false)
 	case "MOVE":
@@ -145,12 +149,22 @@ func (s *session) store(args []wire.Token, uid bool) (string, error) {
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
+	// The flags before, for the Junk training (junk.go).
+	var before map[int64][]string
+	if trainsOnFlags(op, flags) {
+		if before, err = s.flagsOf(ctx, refs); err != nil {
+			return "", err
+		}
+	}
 	u, err := s.srv.Store.UpdateFlagsIf(ctx, s.acct.ID, ids, op, flags, unchangedSince)
 	if err != nil {
 		if strings.Contains(err.Error(), "invalid flag") {
 			return "", bad("invalid flag")
 		}
 		return "", err
+	}
+	if before != nil {
+		s.trainStored(ctx, before, u.Messages, u.Changed)
 	}
 	changed := make(map[int64]bool, len(u.Changed))
 	for _, id := range u.Changed {
@@ -179,7 +193,7 @@ func (s *session) store(args []wire.Token, uid bool) (string, error) {
 		sep := ""
 		if !silent {
 			s.w.Raw("FLAGS ")
-			s.writeFlags(m.Flags)
+			s.writeFlags(s.withRecent(m.UID, m.Flags))
 			sep = " "
 		}
 		if uid {
@@ -272,6 +286,7 @@ func (s *session) copy(args []wire.Token, uid, move bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s.trainCopied(ctx, &s.sel.mbox, dest, out, move)
 	var src, dst []uint32
 	for i, m := range out {
 		// Moves keep their IDs; copies come back in the order of ids,
@@ -315,37 +330,16 @@ func (s *session) copy(args []wire.Token, uid, move bool) (string, error) {
 // appendDateLayout is RFC 9051's date-time as APPEND takes it.
 const appendDateLayout = "_2-Jan-2006 15:04:05 -0700"
 
-// cmdAppend is APPEND (RFC 9051 section 6.3.12) with APPENDUID (RFC 4315)
-// and literal8 content (RFC 3516).
+// cmdAppend is APPEND (RFC 9051 section 6.3.12) with APPENDUID (RFC 4315),
+// literal8 content (RFC 3516) and several messages at once (MULTIAPPEND,
+// RFC 3502: stored in one transaction, all or none).
 func (s *session) cmdAppend(c *wire.Command, args []wire.Token) (string, error) {
-	if len(args) < 2 || len(args) > 4 || !args[0].IsString() {
+	if len(args) < 2 || !args[0].IsString() {
 		return "", bad("APPEND takes a mailbox, optional flags and date, and a message")
 	}
-	msgTok := args[len(args)-1]
-	if msgTok.Kind != wire.Literal {
-		return "", bad("APPEND takes the message as a literal")
-	}
-	var flags []string
-	var date time.Time
-	for _, t := range args[1 : len(args)-1] {
-		switch {
-		case t.Kind == wire.List && flags == nil:
-			var err error
-			if flags, err = parseFlagArgs([]wire.Token{t}); err != nil {
-				return "", err
-			}
-		case t.Kind == wire.Quoted && date.IsZero():
-			d, err := time.Parse(appendDateLayout, t.Value)
-			if err != nil {
-				return "", bad("invalid date-time %q", truncate(t.Value))
-			}
-			date = d
-		default:
-			return "", bad("invalid APPEND argument %s", truncate(t.String()))
-		}
-	}
-	if len(msgTok.Value) == 0 {
-		return "", no("", "Empty message")
+	msgs, err := parseAppendMessages(args[1:])
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
@@ -357,12 +351,13 @@ func (s *session) cmdAppend(c *wire.Command, args []wire.Token) (string, error) 
 		}
 		return "", err
 	}
-	raw := []byte(msgTok.Value)
-	// Parsed once, here; FETCH serves from the stored structure.
-	meta := message.Parse(raw).Meta()
-	out, err := s.srv.Store.AddMessages(ctx, []store.NewMessage{{
-		AccountID: s.acct.ID, MailboxID: mb.ID, Raw: raw, Meta: meta, Flags: flags, InternalDate: date,
-	}})
+	add := make([]store.NewMessage, len(msgs))
+	for i, m := range msgs {
+		// Parsed once, here; FETCH serves from the stored structure.
+		add[i] = store.NewMessage{AccountID: s.acct.ID, MailboxID: mb.ID, Raw: m.raw,
+			Meta: message.Parse(m.raw).Meta(), Flags: m.flags, InternalDate: m.date}
+	}
+	out, err := s.srv.Store.AddMessages(ctx, add)
 	if errors.Is(err, store.ErrQuotaExceeded) {
 		return "", no("OVERQUOTA", "Quota exceeded")
 	}
@@ -372,7 +367,13 @@ func (s *session) cmdAppend(c *wire.Command, args []wire.Token) (string, error) 
 	if s.sel != nil && s.sel.mbox.ID == mb.ID {
 		s.dirty = true // tell of the new message before the tagged OK
 	}
-	return fmt.Sprintf("[APPENDUID %d %d] APPEND completed", mb.UIDValidity, out[0].UID), nil
+	uids := make([]uint32, len(out))
+	for i, m := range out {
+		uids[i] = m.UID
+	}
+	// RFC 3502 section 6.3.11 and RFC 4315 section 3: the UIDs in the
+	// order of the messages.
+	return fmt.Sprintf("[APPENDUID %d %s] APPEND completed", mb.UIDValidity, formatUIDList(uids)), nil
 }
 
 // cmdIdle is IDLE (RFC 2177, RFC 9051 section 6.3.13): the client hears

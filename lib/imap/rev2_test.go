@@ -28,7 +28,7 @@ func TestIMAP4rev2(t *testing.T) {
 		t.Errorf("CAPABILITY: %q", caps)
 	}
 	sel := r1.cmd("s SELECT INBOX")
-	if !has(sel, "* 0 RECENT") || code(t, sel, "UNSEEN") != 1 {
+	if !has(sel, "* 2 RECENT") || code(t, sel, "UNSEEN") != 1 {
 		t.Errorf("rev1 SELECT: %q", sel)
 	}
 	if got := r1.cmd("f SEARCH ALL"); got[0] != "* SEARCH 1 2" {

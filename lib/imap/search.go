@@ -128,6 +128,8 @@ func (p *searchParser) key(depth int) (*searchKey, error) {
 		k.str, err = p.str()
 	case "LARGER", "SMALLER":
 		k.num, err = p.number()
+	case "OLDER", "YOUNGER": // RFC 5032 section 3
+		k.date, err = p.within()
 	case "MODSEQ":
 		// RFC 7162 section 3.1.5: MODSEQ [entry-name entry-type] n. The
 		// entry names a flag's own mod-sequence; messages have one
@@ -229,6 +231,7 @@ type searchMsg struct {
 	parsed *message.Parsed
 	header []byte
 	err    error
+	text   map[*searchKey]*textHits // the full-text index's answers (searchtext.go)
 }
 
 func (sm *searchMsg) structure() *message.Parsed {
@@ -375,8 +378,10 @@ func (k *searchKey) match(sm *searchMsg) bool {
 		return hasFlag(m.Flags, store.FlagDraft)
 	case "FLAGGED":
 		return hasFlag(m.Flags, store.FlagFlagged)
-	case "SEEN", "OLD":
-		return k.op == "OLD" || hasFlag(m.Flags, store.FlagSeen)
+	case "SEEN":
+		return hasFlag(m.Flags, store.FlagSeen)
+	case "OLD":
+		return !sm.s.isRecent(m.UID)
 	case "UNANSWERED":
 		return !hasFlag(m.Flags, store.FlagAnswered)
 	case "UNDELETED":
@@ -387,14 +392,18 @@ func (k *searchKey) match(sm *searchMsg) bool {
 		return !hasFlag(m.Flags, store.FlagFlagged)
 	case "UNSEEN":
 		return !hasFlag(m.Flags, store.FlagSeen)
-	case "NEW", "RECENT":
-		return false // no session sees \Recent messages (RFC 9051 removed it)
+	case "RECENT": // RFC 3501 section 6.4.4; never in IMAP4rev2 sessions
+		return sm.s.isRecent(m.UID)
+	case "NEW":
+		return sm.s.isRecent(m.UID) && !hasFlag(m.Flags, store.FlagSeen)
 	case "KEYWORD":
 		return hasFlag(m.Flags, k.str)
 	case "UNKEYWORD":
 		return !hasFlag(m.Flags, k.str)
 	case "MODSEQ":
 		return m.ModSeq >= uint64(k.num)
+	case "OLDER", "YOUNGER":
+		return k.matchWithin(m.InternalDate)
 	case "LARGER":
 		return m.Size > k.num
 	case "SMALLER":
@@ -433,10 +442,11 @@ func (k *searchKey) match(sm *searchMsg) bool {
 		return sm.headerMatch(k.op, k.str)
 	case "HEADER":
 		return sm.headerMatch(k.field, k.str)
-	case "BODY":
-		return sm.textMatch(k.str, false)
-	case "TEXT":
-		return sm.textMatch(k.str, true)
+	case "BODY", "TEXT":
+		if hit, ok := sm.indexedText(k); ok {
+			return hit
+		}
+		return sm.textMatch(k.str, k.op == "TEXT")
 	}
 	return false
 }
@@ -514,7 +524,8 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (text str
 	if err != nil {
 		return "", err
 	}
-	var hits []uint32 // sequence numbers or UIDs
+	indexed := s.textIndexed(ctx, root, v.mbox.ID) // after ListMessages: covers every message listed
+	var hits []uint32                              // sequence numbers or UIDs
 	var hitUIDs []uint32
 	var highest uint64 // of the messages found, for MODSEQ searches
 	max, maxUID := uint32(len(v.uids)), v.lastUID()
@@ -523,7 +534,7 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (text str
 		if seq == 0 {
 			continue // not in the view (yet)
 		}
-		sm := &searchMsg{s: s, ctx: ctx, m: &msgs[i], seq: seq, max: max, maxUID: maxUID}
+		sm := &searchMsg{s: s, ctx: ctx, m: &msgs[i], seq: seq, max: max, maxUID: maxUID, text: indexed}
 		if root.match(sm) {
 			if msgs[i].ModSeq > highest {
 				highest = msgs[i].ModSeq

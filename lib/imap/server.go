@@ -68,6 +68,15 @@ type Server struct {
 	// OnAuthFailure, when set, is told of every failed authentication
 	// (the hook for the auto-ban counters).
 	OnAuthFailure func(remote net.Addr, username string)
+	// OnTrain, when set, is told of the Junk training events a session
+	// has recorded in the store (junk.go), for a trainer in the same
+	// process; it must not block.
+	OnTrain func(events []store.TrainingEvent)
+	// Compress offers COMPRESS=DEFLATE (RFC 4978). It is off in imapd:
+	// mbsync (isync 1.4.4) stalls on a compressed session ("Socket error
+	// ... timeout", tests/imapclients_test.go), which is not understood
+	// yet; the engine's own tests turn it on.
+	Compress bool
 	// Log receives the server's troubles and one line per session.
 	Log *slog.Logger
 }

@@ -46,6 +46,8 @@ type session struct {
 	bad    int
 	closed bool
 
+	compressed bool // COMPRESS=DEFLATE is active (RFC 4978)
+
 	// Extensions the client enabled (RFC 5161).
 	rev2      bool // IMAP4rev2
 	utf8      bool // UTF8=ACCEPT (RFC 6855)
@@ -235,9 +237,16 @@ func init() {
 		"FETCH":        {stateSelected, (*session).cmdFetch, true},
 		"STORE":        {stateSelected, (*session).cmdStore, true},
 		"SEARCH":       {stateSelected, (*session).cmdSearch, true},
+		"SORT":         {stateSelected, (*session).cmdSort, true},   // RFC 5256
+		"THREAD":       {stateSelected, (*session).cmdThread, true}, // RFC 5256
 		"COPY":         {stateSelected, (*session).cmdCopy, false},
 		"MOVE":         {stateSelected, (*session).cmdMove, false},
 		"UID":          {stateSelected, (*session).cmdUID, false},
+		"COMPRESS":     {stateAuthOrSel, (*session).cmdCompress, false}, // RFC 4978
+		// RFC 9208.
+		"GETQUOTA":     {stateAuthOrSel, (*session).cmdGetQuota, false},
+		"GETQUOTAROOT": {stateAuthOrSel, (*session).cmdGetQuotaRoot, false},
+		"SETQUOTA":     {stateAuthOrSel, (*session).cmdSetQuota, false},
 		// RFC 8437.
 		"UNAUTHENTICATE": {stateAuthOrSel, (*session).cmdUnauthenticate, false},
 	}
@@ -248,8 +257,14 @@ func init() {
 func (s *session) capabilities() string {
 	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT",
 		"UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE", "SASL-IR", "UTF8=ACCEPT", "ESEARCH", "BINARY",
+		"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN",
 		"STATUS=SIZE", "CONDSTORE", "QRESYNC", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "SAVEDATE", "PREVIEW", "OBJECTID", fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
+		"CREATE-SPECIAL-USE", "UNAUTHENTICATE", "MULTIAPPEND", "SAVEDATE", "PREVIEW", "OBJECTID",
+		"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", // RFC 9208 sections 3.1, 5.1, 5.2
+		fmt.Sprintf("APPENDLIMIT=%d", s.srv.maxLiteral())}
+	if s.srv.Compress && s.state != stateNotAuth {
+		caps = append(caps, "COMPRESS=DEFLATE") // RFC 4978, after authentication
+	}
 	if s.state == stateNotAuth {
 		if !s.tls && s.srv.TLS != nil {
 			caps = append(caps, "STARTTLS")
@@ -326,6 +341,12 @@ func (s *session) execute(c *wire.Command) error {
 		}
 		if s.w.Err() != nil {
 			return s.w.Err()
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			// The client went away in the middle of a command (an IDLE
+			// ended by closing the connection): nothing failed here.
+			s.log.Debug("connection closed during command", "command", name)
+			return err
 		}
 		s.log.Error("command failed", "command", name, "err", err)
 		s.w.Status(c.Tag, "NO", "SERVERBUG", "Internal error; try again later")

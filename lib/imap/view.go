@@ -30,6 +30,8 @@ type selected struct {
 	// own holds the modification sequences of flag changes this session
 	// made and already reported.
 	own map[uint64]bool
+	// recent is what is \Recent to an IMAP4rev1 session (recent.go).
+	recent recentView
 }
 
 // seqOf returns the sequence number of uid, or 0.
@@ -228,6 +230,15 @@ func (s *session) sync(force bool) error {
 		s.w.Untagged()
 		s.w.Number(uint64(len(v.uids)))
 		s.w.Raw(" EXISTS\r\n")
+		if !s.rev2 {
+			n, err := s.claimArrived(ctx, v, uids)
+			if err != nil {
+				return fmt.Errorf("recent messages: %w", err)
+			}
+			s.w.Untagged()
+			s.w.Number(uint64(n))
+			s.w.Raw(" RECENT\r\n") // RFC 3501 section 7.3.2
+		}
 	}
 	if len(updated) > 0 {
 		uids := make([]uint32, 0, len(updated))
@@ -252,7 +263,7 @@ func (s *session) sync(force bool) error {
 				s.w.Raw(" FETCH (UID ")
 				s.w.Number(uint64(m.UID))
 				s.w.Raw(" FLAGS ")
-				s.writeFlags(m.Flags)
+				s.writeFlags(s.withRecent(m.UID, m.Flags))
 				if s.condstore {
 					// RFC 7162 section 3.1.4: with MODSEQ once enabled.
 					s.w.Raw(" MODSEQ (")
@@ -342,7 +353,8 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 	if err != nil {
 		return "", err
 	}
-	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, store.MessageFilter{MailboxID: mb.ID})
+	// The light listing: numbers and flags, no metadata (FETCH reads that).
+	msgs, err := s.srv.Store.MailboxIndex(ctx, s.acct.ID, mb.ID, nil)
 	if err != nil {
 		return "", err
 	}
@@ -380,7 +392,13 @@ func (s *session) selectMailbox(args []wire.Token, readOnly bool) (string, error
 	s.w.Number(uint64(len(v.uids)))
 	s.w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
-		s.w.Raw("* 0 RECENT\r\n") // RFC 3501 section 7.3.2
+		n, err := s.claimRecent(ctx, v)
+		if err != nil {
+			return "", err
+		}
+		s.w.Untagged()
+		s.w.Number(uint64(n))
+		s.w.Raw(" RECENT\r\n") // RFC 3501 section 7.3.2
 		if firstUnseen != 0 {
 			s.w.Status("", "OK", fmt.Sprintf("UNSEEN %d", firstUnseen), "First unseen")
 		}

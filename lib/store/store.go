@@ -30,10 +30,12 @@ type Store interface {
 	Queue
 	Bans
 	SpamTokens
+	SpamTraining
 	SieveScripts
 	Certificates
 	DKIMKeys
 	Blobs
+	TextIndex
 	// Close releases the store's connections.
 	Close() error
 }
@@ -206,6 +208,11 @@ type Mailboxes interface {
 	SetMailboxSubscribed(ctx context.Context, accountID, id int64, subscribed bool) error
 	DeleteMailbox(ctx context.Context, accountID, id int64) error
 	MailboxStatus(ctx context.Context, accountID, id int64) (MailboxStatus, error)
+	// ClaimRecent raises the mailbox's \Recent boundary (RFC 3501 section
+	// 2.3.2: messages with a UID at or above it are new to IMAP4rev1
+	// sessions) to upTo when higher, and returns the boundary before and
+	// the number of messages at or above it; upTo 0 only reads them.
+	ClaimRecent(ctx context.Context, accountID, mailboxID int64, upTo uint32) (from, count uint32, err error)
 }
 
 // ---------------------------------------------------------------------------
@@ -295,6 +302,14 @@ type FlagUpdate struct {
 	Modified []int64
 }
 
+// IndexedMessage is one message in a MailboxIndex listing.
+type IndexedMessage struct {
+	ID     int64
+	UID    uint32
+	ModSeq uint64
+	Flags  []string // system flags and keywords, sorted
+}
+
 // MessageFilter narrows a message listing.
 type MessageFilter struct {
 	MailboxID int64
@@ -314,6 +329,10 @@ type Messages interface {
 	AddMessages(ctx context.Context, msgs []NewMessage) ([]Message, error)
 	GetMessage(ctx context.Context, accountID, id int64) (*Message, error)
 	ListMessages(ctx context.Context, accountID int64, f MessageFilter) ([]Message, error)
+	// MailboxIndex lists the messages of a mailbox by UID with only what
+	// numbers them and their flags (IMAP SELECT's view), reading no
+	// metadata. uids restricts it to those UIDs when not nil.
+	MailboxIndex(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]IndexedMessage, error)
 	UpdateFlags(ctx context.Context, accountID int64, ids []int64, op FlagOp, flags []string) ([]Message, error)
 	// UpdateFlagsIf is UpdateFlags that leaves alone the messages whose
 	// ModSeq is above unchangedSince, tested in the same transaction (the
@@ -330,6 +349,46 @@ type Messages interface {
 	// and returns how many it removed.
 	PruneDeliveryKeys(ctx context.Context, before time.Time) (int64, error)
 }
+
+// TextField selects what SearchText looks in.
+type TextField int
+
+// The fields of SearchText: IMAP SEARCH BODY and TEXT (RFC 9051 section 6.4.4).
+const (
+	TextBody TextField = iota // the decoded text parts
+	TextAll                   // the header and the decoded text parts
+)
+
+// IndexEntry is the text of one message for the full-text index.
+type IndexEntry struct {
+	MessageID int64
+	Header    string // the header as written, then with RFC 2047 words decoded
+	Body      string // the text parts, decoded to UTF-8
+}
+
+// TextResult is the answer of SearchText for one mailbox.
+type TextResult struct {
+	Matches   []int64 // indexed messages whose text contains the query
+	Unindexed []int64 // messages not indexed yet: the caller must scan them
+}
+
+// TextIndex is the full-text index of messages, filled in the background
+// after delivery.
+type TextIndex interface {
+	// IndexPending returns up to limit messages not indexed yet, oldest first.
+	IndexPending(ctx context.Context, limit int) ([]Message, error)
+	// IndexMessages stores the text of messages and marks them indexed.
+	// Entries of messages gone meanwhile are dropped.
+	IndexMessages(ctx context.Context, entries []IndexEntry) error
+	// SearchText finds the mailbox's messages whose field contains query,
+	// case-insensitively. The query must be at least MinTextQuery
+	// characters long.
+	SearchText(ctx context.Context, accountID, mailboxID int64, query string, field TextField) (TextResult, error)
+}
+
+// MinTextQuery is the shortest query, in characters, SearchText answers;
+// shorter needles are matched by scanning.
+const MinTextQuery = 3
 
 // Blobs reads raw message bytes, content-addressed by hex SHA-256.
 type Blobs interface {
@@ -534,6 +593,34 @@ type SpamTokens interface {
 	// TokenCounts returns the counts of the tokens that are known.
 	TokenCounts(ctx context.Context, accountID int64, tokens []uint64) (map[uint64]TokenCount, error)
 	BayesTotals(ctx context.Context, accountID int64) (BayesTotals, error)
+}
+
+// TrainingEvent is a user's verdict on one message, waiting for the Bayes
+// trainer: the message was moved or copied into or out of Junk, or $Junk
+// or $NotJunk was set or cleared on it.
+type TrainingEvent struct {
+	ID        int64 // set by AddTrainingEvents, ascending
+	AccountID int64
+	MessageID int64
+	// BlobID names the raw message (the message may be expunged by the
+	// time the trainer reads the event).
+	BlobID string
+	// Spam is the verdict: spam when true, ham when false.
+	Spam bool
+	// Source tells what made the event, e.g. "imap-move", "imap-copy",
+	// "imap-store".
+	Source string
+	Time   time.Time
+}
+
+// SpamTraining queues training events for the Bayes trainer.
+type SpamTraining interface {
+	// AddTrainingEvents records events in one transaction; it sets each
+	// event's ID (and Time when zero).
+	AddTrainingEvents(ctx context.Context, events []TrainingEvent) error
+	// ListTrainingEvents returns up to limit events with an ID above
+	// after, oldest first, of every account.
+	ListTrainingEvents(ctx context.Context, after int64, limit int) ([]TrainingEvent, error)
 }
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import (
 // one, writes do nothing and Flush returns it.
 type Writer struct {
 	bw  *bufio.Writer
+	dst io.Writer
 	err error
 	// UTF8 allows UTF-8 in quoted strings (after ENABLE UTF8=ACCEPT, RFC
 	// 9051 section 6.3.1 and RFC 6855); otherwise 8-bit strings go out as
@@ -19,18 +20,22 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer over w.
-func NewWriter(w io.Writer) *Writer { return &Writer{bw: bufio.NewWriterSize(w, 4096)} }
+func NewWriter(w io.Writer) *Writer { return &Writer{bw: bufio.NewWriterSize(w, 4096), dst: w} }
 
 // Reset makes the writer write to a new destination (after STARTTLS).
-func (w *Writer) Reset(dst io.Writer) { w.bw.Reset(dst); w.err = nil }
+func (w *Writer) Reset(dst io.Writer) { w.bw.Reset(dst); w.dst = dst; w.err = nil }
 
 // Err returns the first write error.
 func (w *Writer) Err() error { return w.err }
 
-// Flush sends what is buffered.
+// Flush sends what is buffered. When the destination has a Flush method
+// too (a compressor, RFC 4978), it is called after.
 func (w *Writer) Flush() error {
 	if w.err == nil {
 		w.err = w.bw.Flush()
+	}
+	if f, ok := w.dst.(interface{ Flush() error }); ok && w.err == nil {
+		w.err = f.Flush()
 	}
 	return w.err
 }

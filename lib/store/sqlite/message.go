@@ -429,6 +429,42 @@ func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.Messa
 	return out, nil
 }
 
+// MailboxIndex lists the messages of one mailbox of the account in UID
+// order, with their IDs, UIDs, modseqs and flags only: the columns it reads
+// come before the metadata in the row, so the structure is never loaded.
+// When uids is not nil only those UIDs are listed.
+func (s *Store) MailboxIndex(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.IndexedMessage, error) {
+	q := "SELECT id, uid, modseq, sysflags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?"
+	args := []any{accountID, mailboxID}
+	if uids != nil {
+		if len(uids) == 0 {
+			return nil, nil
+		}
+		js, err := json.Marshal(uids)
+		if err != nil {
+			return nil, fmt.Errorf("mailbox index: %w", err)
+		}
+		q += " AND uid IN (SELECT value FROM json_each(?))"
+		args = append(args, string(js))
+	}
+	out, err := queryAll(ctx, s.rdb, scanIndexedMessage, q+" ORDER BY uid", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox index of mailbox %d: %w", mailboxID, err)
+	}
+	return out, nil
+}
+
+func scanIndexedMessage(sc rowScanner) (store.IndexedMessage, error) {
+	var e store.IndexedMessage
+	var uid, sys int64
+	var kw string
+	if err := sc.Scan(&e.ID, &uid, &e.ModSeq, &sys, &kw); err != nil {
+		return e, err
+	}
+	e.UID, e.Flags = uint32(uid), flagList(sys, kw)
+	return e, nil
+}
+
 // UpdateFlags changes the flags of messages of the account. Each message
 // whose flags change gets a new modseq and a change-log entry; the result
 // holds every message found, changed or not. IDs not found (expunged
