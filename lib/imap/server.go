@@ -73,9 +73,10 @@ type Server struct {
 	// process; it must not block.
 	OnTrain func(events []store.TrainingEvent)
 	// Compress offers COMPRESS=DEFLATE (RFC 4978). It is off in imapd:
-	// mbsync (isync 1.4.4) stalls on a compressed session ("Socket error
-	// ... timeout", tests/imapclients_test.go), which is not understood
-	// yet; the engine's own tests turn it on.
+	// mbsync (isync 1.4.4) ends its bursts with zlib's Z_PARTIAL_FLUSH (an
+	// empty fixed-Huffman block), and compress/flate yields decompressed
+	// bytes only at a stored block, a full window or the end, so mbsync's
+	// commands never arrive. The engine's own tests turn it on.
 	Compress bool
 	// Log receives the server's troubles and one line per session.
 	Log *slog.Logger
