@@ -58,6 +58,7 @@ func run(c *cli.Context) error {
 		Hostname:    cfg.Server.Hostname,
 		MaxLiteral:  cfg.IMAPD.MaxLiteralSize,
 		IdleTimeout: cfg.IMAPD.IdleTimeout.Duration,
+		Compress:    true,
 		Log:         log,
 	}
 	// Without the feed, sessions read the change log after every command

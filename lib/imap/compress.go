@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"gannet/lib/imap/wire"
+	"gannet/third_party/inflate"
 )
 
 // compressLevel is the deflate level of COMPRESS=DEFLATE: a fast level,
@@ -88,7 +89,9 @@ func (s *session) cmdCompress(c *wire.Command, args []wire.Token) (string, error
 	if pending := s.r.TakeBuffered(); len(pending) > 0 {
 		src = io.MultiReader(bytes.NewReader(pending), s.conn)
 	}
-	s.r.Reset(flate.NewReader(src))
+	// A patched inflater: compress/flate holds back what a partial
+	// flush ends (isync ends its bursts so).
+	s.r.Reset(inflate.NewReader(src))
 	s.w.Reset(&deflateWriter{dst: s.conn})
 	s.compressed = true
 	return "", errAnswered

@@ -72,11 +72,7 @@ type Server struct {
 	// has recorded in the store (junk.go), for a trainer in the same
 	// process; it must not block.
 	OnTrain func(events []store.TrainingEvent)
-	// Compress offers COMPRESS=DEFLATE (RFC 4978). It is off in imapd:
-	// mbsync (isync 1.4.4) ends its bursts with zlib's Z_PARTIAL_FLUSH (an
-	// empty fixed-Huffman block), and compress/flate yields decompressed
-	// bytes only at a stored block, a full window or the end, so mbsync's
-	// commands never arrive. The engine's own tests turn it on.
+	// Compress offers COMPRESS=DEFLATE (RFC 4978) after login.
 	Compress bool
 	// Log receives the server's troubles and one line per session.
 	Log *slog.Logger
