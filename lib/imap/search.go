@@ -573,8 +573,21 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (text str
 		return "SEARCH completed", nil
 	}
 	// RFC 4731 section 3.1.
+	s.writeESearch(c.Tag, uid, ret, hits, formatUIDList(hits))
+	if modseqKey && len(hits) > 0 {
+		fmt.Fprintf(s.w, " MODSEQ %d", highest) // RFC 7162 section 3.1.5
+	}
+	s.w.CRLF()
+	return "SEARCH completed", nil
+}
+
+// writeESearch writes an ESEARCH response (RFC 4731 section 3.1) without
+// its line end: the correlator, UID, and the RETURN items of ret over ids,
+// whose ALL is written as all (a sequence set for SEARCH, a list in sort
+// order for SORT, RFC 5267 section 3.2).
+func (s *session) writeESearch(tag string, uid bool, ret []string, ids []uint32, all string) {
 	s.w.Raw("* ESEARCH (TAG ")
-	s.w.String(c.Tag)
+	s.w.String(tag)
 	s.w.Raw(")")
 	if uid {
 		s.w.Raw(" UID")
@@ -582,26 +595,21 @@ func (s *session) search(c *wire.Command, args []wire.Token, uid bool) (text str
 	for _, r := range ret {
 		switch r {
 		case "MIN":
-			if len(hits) > 0 {
-				fmt.Fprintf(s.w, " MIN %d", hits[0])
+			if len(ids) > 0 {
+				fmt.Fprintf(s.w, " MIN %d", ids[0])
 			}
 		case "MAX":
-			if len(hits) > 0 {
-				fmt.Fprintf(s.w, " MAX %d", hits[len(hits)-1])
+			if len(ids) > 0 {
+				fmt.Fprintf(s.w, " MAX %d", ids[len(ids)-1])
 			}
 		case "COUNT":
-			fmt.Fprintf(s.w, " COUNT %d", len(hits))
+			fmt.Fprintf(s.w, " COUNT %d", len(ids))
 		case "ALL":
-			if len(hits) > 0 {
-				s.w.Raw(" ALL " + formatUIDList(hits))
+			if len(ids) > 0 {
+				s.w.Raw(" ALL " + all)
 			}
 		}
 	}
-	if modseqKey && len(hits) > 0 {
-		fmt.Fprintf(s.w, " MODSEQ %d", highest) // RFC 7162 section 3.1.5
-	}
-	s.w.CRLF()
-	return "SEARCH completed", nil
 }
 
 // savedResult is what SEARCH RETURN (SAVE ...) keeps of the UIDs found

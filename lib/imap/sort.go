@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -324,34 +323,11 @@ func (s *session) sort(c *wire.Command, args []wire.Token, uid bool) (string, er
 	// RFC 5267 section 3.2: an ESEARCH response whose MIN and MAX are the
 	// first and last messages in sort order and whose ALL lists them in
 	// sort order.
-	s.w.Raw("* ESEARCH (TAG ")
-	s.w.String(c.Tag)
-	s.w.Raw(")")
-	if uid {
-		s.w.Raw(" UID")
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatUint(uint64(id), 10)
 	}
-	for _, r := range ret {
-		switch r {
-		case "MIN":
-			if len(ids) > 0 {
-				fmt.Fprintf(s.w, " MIN %d", ids[0])
-			}
-		case "MAX":
-			if len(ids) > 0 {
-				fmt.Fprintf(s.w, " MAX %d", ids[len(ids)-1])
-			}
-		case "COUNT":
-			fmt.Fprintf(s.w, " COUNT %d", len(ids))
-		case "ALL":
-			if len(ids) > 0 {
-				parts := make([]string, len(ids))
-				for i, id := range ids {
-					parts[i] = strconv.FormatUint(uint64(id), 10)
-				}
-				s.w.Raw(" ALL " + strings.Join(parts, ","))
-			}
-		}
-	}
+	s.writeESearch(c.Tag, uid, ret, ids, strings.Join(parts, ","))
 	s.w.CRLF()
 	return "SORT completed", nil
 }
