@@ -357,97 +357,29 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 			return "FETCH completed", nil
 		}
 	}
-	f := store.MessageFilter{MailboxID: s.sel.mbox.ID}
+	fb := fetchBatch{items: items, setSeen: setSeen, needParsed: needParsed, hasModSeq: hasModSeq,
+		indexOnly: indexOnly(items), seenNow: map[uint32]bool{}}
 	if mods.changedSince != nil {
+		fb.changedSince = *mods.changedSince
+	}
+	if mods.changedSince != nil && len(refs) > changeBatch {
 		// Only the messages changed since: the store finds them by
 		// mod-sequence, whatever the size of the mailbox.
-		f.ChangedSince = *mods.changedSince
-	}
-	if mods.changedSince == nil || len(refs) <= changeBatch {
-		f.UIDs = make([]uint32, len(refs))
-		for i, r := range refs {
-			f.UIDs[i] = r.uid
+		if err := s.fetchBatch(ctx, &fb, refs, false); err != nil {
+			return "", err
 		}
-	}
-	msgs, err := s.srv.Store.ListMessages(ctx, s.acct.ID, f)
-	if err != nil {
-		return "", err
-	}
-	byUID := make(map[uint32]*store.Message, len(msgs))
-	for i := range msgs {
-		byUID[msgs[i].UID] = &msgs[i]
-	}
-	seenNow := map[uint32]bool{}
-	if setSeen {
-		var ids []int64
-		for i := range msgs {
-			if !hasFlag(msgs[i].Flags, store.FlagSeen) {
-				ids = append(ids, msgs[i].ID)
-			}
-		}
-		if len(ids) > 0 {
-			changed, err := s.srv.Store.UpdateFlags(ctx, s.acct.ID, ids, store.FlagsAdd, []string{store.FlagSeen})
-			if err != nil {
+	} else {
+		// A batch at a time, each written before the next is read, so
+		// that a FETCH of a large mailbox holds one batch in memory.
+		for len(refs) > 0 {
+			n := min(len(refs), fetchBatchSize)
+			if err := s.fetchBatch(ctx, &fb, refs[:n], true); err != nil {
 				return "", err
 			}
-			for i := range changed {
-				if m := byUID[changed[i].UID]; m != nil && changed[i].MailboxID == s.sel.mbox.ID {
-					m.Flags, m.ModSeq = changed[i].Flags, changed[i].ModSeq
-					seenNow[m.UID] = true
-					s.sel.own[changed[i].ModSeq] = true
-				}
-			}
+			refs = refs[n:]
 		}
 	}
-	var buf bytes.Buffer
-	failed := false
-	for _, r := range refs {
-		m := byUID[r.uid]
-		if m == nil {
-			continue // expunged meanwhile
-		}
-		var parsed *message.Parsed
-		if needParsed {
-			if parsed, err = message.Decode(m.Meta.Structure); err != nil {
-				s.log.Error("stored structure unreadable", "message", m.ID, "err", err)
-				failed = true
-				continue
-			}
-		}
-		buf.Reset()
-		buf.WriteString("* ")
-		buf.WriteString(strconv.FormatUint(uint64(r.seq), 10))
-		buf.WriteString(" FETCH (")
-		wroteFlags := false
-		for i, it := range items {
-			if i > 0 {
-				buf.WriteByte(' ')
-			}
-			if it.kind == fFlags {
-				wroteFlags = true
-			}
-			if err := s.fetchItem(ctx, &buf, m, parsed, &it); err != nil {
-				var ce *cmdError
-				if errors.As(err, &ce) {
-					return "", err
-				}
-				return "", err
-			}
-		}
-		if seenNow[m.UID] && !wroteFlags {
-			buf.WriteString(" FLAGS ")
-			writeFlagList(&buf, s.withRecent(m.UID, m.Flags))
-			if s.condstore && !hasModSeq {
-				buf.WriteByte(' ')
-				writeModSeq(&buf, m.ModSeq)
-			}
-		}
-		buf.WriteString(")\r\n")
-		s.w.Write(buf.Bytes())
-		if s.w.Err() != nil {
-			return "", s.w.Err()
-		}
-	}
+	seenNow, failed := fb.seenNow, fb.failed
 	if s.condstore && !uid && (hasModSeq || len(seenNow) > 0) {
 		if err := s.holdHighest(ctx); err != nil {
 			return "", err
@@ -457,6 +389,141 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 		return "", no("SERVERBUG", "Some messages could not be read")
 	}
 	return "FETCH completed", nil
+}
+
+// fetchBatchSize is how many messages FETCH reads from the store at a
+// time.
+const fetchBatchSize = 1000
+
+// fetchBatch is the state of one FETCH command across its batches.
+type fetchBatch struct {
+	items        []fetchItem
+	setSeen      bool
+	needParsed   bool
+	hasModSeq    bool
+	indexOnly    bool   // only FLAGS, UID and MODSEQ: the mailbox index will do
+	changedSince uint64 // CHANGEDSINCE, 0 if none
+	seenNow      map[uint32]bool
+	failed       bool
+}
+
+// indexOnly reports whether items need no more than the mailbox index
+// holds (UID, flags and mod-sequence).
+func indexOnly(items []fetchItem) bool {
+	for _, it := range items {
+		switch it.kind {
+		case fFlags, fUID, fModSeq:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fetchBatch reads refs from the store and writes their FETCH
+// responses. With byUID unset it lists the mailbox's messages changed
+// since fb.changedSince instead of naming refs' UIDs.
+func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef, byUID bool) error {
+	var uids []uint32
+	if byUID {
+		uids = make([]uint32, len(refs))
+		for i, r := range refs {
+			uids[i] = r.uid
+		}
+	}
+	var msgs []store.Message
+	if fb.indexOnly && byUID {
+		idx, err := s.srv.Store.MailboxIndex(ctx, s.acct.ID, s.sel.mbox.ID, uids)
+		if err != nil {
+			return err
+		}
+		msgs = make([]store.Message, 0, len(idx))
+		for _, m := range idx {
+			if fb.changedSince != 0 && m.ModSeq <= fb.changedSince {
+				continue
+			}
+			msgs = append(msgs, store.Message{ID: m.ID, AccountID: s.acct.ID, MailboxID: s.sel.mbox.ID,
+				UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags})
+		}
+	} else {
+		f := store.MessageFilter{MailboxID: s.sel.mbox.ID, UIDs: uids, ChangedSince: fb.changedSince}
+		var err error
+		if msgs, err = s.srv.Store.ListMessages(ctx, s.acct.ID, f); err != nil {
+			return err
+		}
+	}
+	byUIDs := make(map[uint32]*store.Message, len(msgs))
+	for i := range msgs {
+		byUIDs[msgs[i].UID] = &msgs[i]
+	}
+	if fb.setSeen {
+		var ids []int64
+		for i := range msgs {
+			if !hasFlag(msgs[i].Flags, store.FlagSeen) {
+				ids = append(ids, msgs[i].ID)
+			}
+		}
+		if len(ids) > 0 {
+			changed, err := s.srv.Store.UpdateFlags(ctx, s.acct.ID, ids, store.FlagsAdd, []string{store.FlagSeen})
+			if err != nil {
+				return err
+			}
+			for i := range changed {
+				if m := byUIDs[changed[i].UID]; m != nil && changed[i].MailboxID == s.sel.mbox.ID {
+					m.Flags, m.ModSeq = changed[i].Flags, changed[i].ModSeq
+					fb.seenNow[m.UID] = true
+					s.sel.own[changed[i].ModSeq] = true
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	for _, r := range refs {
+		m := byUIDs[r.uid]
+		if m == nil {
+			continue // expunged meanwhile, or unchanged since
+		}
+		var parsed *message.Parsed
+		if fb.needParsed {
+			var err error
+			if parsed, err = message.Decode(m.Meta.Structure); err != nil {
+				s.log.Error("stored structure unreadable", "message", m.ID, "err", err)
+				fb.failed = true
+				continue
+			}
+		}
+		buf.Reset()
+		buf.WriteString("* ")
+		buf.WriteString(strconv.FormatUint(uint64(r.seq), 10))
+		buf.WriteString(" FETCH (")
+		wroteFlags := false
+		for i := range fb.items {
+			it := &fb.items[i]
+			if i > 0 {
+				buf.WriteByte(' ')
+			}
+			if it.kind == fFlags {
+				wroteFlags = true
+			}
+			if err := s.fetchItem(ctx, &buf, m, parsed, it); err != nil {
+				return err
+			}
+		}
+		if fb.seenNow[m.UID] && !wroteFlags {
+			buf.WriteString(" FLAGS ")
+			writeFlagList(&buf, s.withRecent(m.UID, m.Flags))
+			if s.condstore && !fb.hasModSeq {
+				buf.WriteByte(' ')
+				writeModSeq(&buf, m.ModSeq)
+			}
+		}
+		buf.WriteString(")\r\n")
+		s.w.Write(buf.Bytes())
+		if s.w.Err() != nil {
+			return s.w.Err()
+		}
+	}
+	return nil
 }
 
 func writeFlagList(b *bytes.Buffer, flags []string) {

@@ -61,32 +61,42 @@ type msgRef struct {
 // order. Sequence numbers beyond the view are an error (RFC 9051 section
 // 9: they must be valid); UIDs that are not there are skipped.
 func (v *selected) resolve(set seqSet, uid bool) ([]msgRef, error) {
-	var out []msgRef
-	if uid {
-		max := v.lastUID()
-		if len(v.uids) == 0 {
-			return nil, nil
-		}
-		for i, u := range v.uids {
-			if set.contains(u, max) {
-				out = append(out, msgRef{uint32(i + 1), u, v.ids[i]})
-			}
-		}
-		return out, nil
-	}
 	n := uint32(len(v.uids))
-	for _, r := range set {
-		if (r.lo > n || r.hi > n) && !(n == 0 && set.hasStar()) {
-			return nil, bad("invalid message sequence number (%d messages)", n)
+	if !uid {
+		for _, r := range set {
+			if (r.lo > n || r.hi > n) && !(n == 0 && set.hasStar()) {
+				return nil, bad("invalid message sequence number (%d messages)", n)
+			}
 		}
 	}
 	if n == 0 {
 		return nil, nil
 	}
-	for i := range v.uids {
-		if set.contains(uint32(i+1), n) {
+	// Each range becomes a span [lo, hi) of indexes into the view: a
+	// sequence number is an index, a UID is found by binary search.
+	spans := make([][2]int, 0, len(set))
+	for _, r := range set {
+		var lo, hi int
+		if uid {
+			a, b := r.bounds(v.lastUID())
+			lo = sort.Search(len(v.uids), func(i int) bool { return v.uids[i] >= a })
+			hi = sort.Search(len(v.uids), func(i int) bool { return v.uids[i] > b })
+		} else {
+			a, b := r.bounds(n)
+			lo, hi = int(a)-1, int(b)
+		}
+		if lo < hi {
+			spans = append(spans, [2]int{lo, hi})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	var out []msgRef
+	next := 0 // the first index not yet written
+	for _, sp := range spans {
+		for i := max(sp[0], next); i < sp[1]; i++ {
 			out = append(out, msgRef{uint32(i + 1), v.uids[i], v.ids[i]})
 		}
+		next = max(next, sp[1])
 	}
 	return out, nil
 }
