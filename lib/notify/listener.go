@@ -139,9 +139,8 @@ func (l *Listener) Subscribe(accountID int64) (<-chan Event, func()) {
 	s := &subscriber{
 		account: accountID,
 		out:     make(chan Event, subscriberBuffer),
-		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
-		pending: newCoalescer(maxPending),
+		wg:      &l.wg,
 	}
 	l.mu.Lock()
 	if l.closed || accountID < QueueAccountID {
@@ -155,8 +154,6 @@ func (l *Listener) Subscribe(accountID int64) (<-chan Event, func()) {
 		l.subs[accountID] = set
 	}
 	set[s] = struct{}{}
-	l.wg.Add(1)
-	go s.pump(&l.wg)
 	l.mu.Unlock()
 	return s.out, func() {
 		l.mu.Lock()
@@ -291,63 +288,82 @@ func (l *Listener) dispatch(events []Event) {
 	}
 }
 
-// subscriber is one Subscribe call: a coalescing queue and the goroutine
-// that moves it into the channel as the reader takes events.
+// subscriber is one Subscribe call. An event goes straight into the
+// channel while it has room; only a subscriber that falls behind gets a
+// coalescing queue and a goroutine that moves it into the channel as the
+// reader takes events, so an idle subscriber costs no goroutine.
 type subscriber struct {
 	account int64
 	out     chan Event
-	wake    chan struct{}
 	stop    chan struct{}
-	once    sync.Once
+	wg      *sync.WaitGroup
 
 	mu      sync.Mutex
-	pending *coalescer
+	pending *coalescer // nil until the channel first fills
+	pumping bool       // a pump goroutine owns pending and will close out
+	closed  bool
 }
 
 // offer queues ev without blocking.
 func (s *subscriber) offer(ev Event) {
 	s.mu.Lock()
-	s.pending.add(ev)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// next takes the oldest queued event.
-func (s *subscriber) next() (Event, bool) {
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pending.next()
+	if s.closed {
+		return
+	}
+	if !s.pumping {
+		select {
+		case s.out <- ev:
+			return
+		default:
+		}
+		if s.pending == nil {
+			s.pending = newCoalescer(maxPending)
+		}
+		s.pumping = true
+		s.wg.Add(1)
+		go s.pump()
+	}
+	s.pending.add(ev)
 }
 
-// pump moves queued events into the channel until the subscription ends,
-// then closes the channel.
-func (s *subscriber) pump(wg *sync.WaitGroup) {
-	defer wg.Done()
-	defer close(s.out)
+// pump moves queued events into the channel until the queue is empty or
+// the subscription ends (then it closes the channel).
+func (s *subscriber) pump() {
+	defer s.wg.Done()
 	for {
-		select {
-		case <-s.wake:
-		case <-s.stop:
+		s.mu.Lock()
+		if s.closed {
+			s.pumping = false
+			close(s.out)
+			s.mu.Unlock()
 			return
 		}
-		for {
-			ev, ok := s.next()
-			if !ok {
-				break
-			}
-			select {
-			case s.out <- ev:
-			case <-s.stop:
-				return
-			}
+		ev, ok := s.pending.next()
+		if !ok {
+			s.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		select {
+		case s.out <- ev:
+		case <-s.stop:
 		}
 	}
 }
 
-// close ends the subscription.
+// close ends the subscription and closes the channel, at once or, when
+// a pump goroutine is running, as it stops.
 func (s *subscriber) close() {
-	s.once.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.stop)
+	if !s.pumping {
+		close(s.out)
+	}
 }

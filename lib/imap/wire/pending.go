@@ -5,12 +5,17 @@ package wire
 // after a command that changes the stream's layering (COMPRESS, RFC 4978
 // section 3) belongs to the new layer.
 func (r *Reader) TakeBuffered() []byte {
-	n := r.br.Buffered()
-	if n == 0 {
-		return nil
+	var out []byte
+	if r.in.has {
+		out = append(out, r.in.first[0])
+		r.in.has = false
 	}
-	b, _ := r.br.Peek(n)
-	out := append([]byte(nil), b...)
-	r.br.Discard(n)
+	if r.br != nil {
+		if n := r.br.Buffered(); n > 0 {
+			b, _ := r.br.Peek(n)
+			out = append(out, b...)
+			r.br.Discard(n)
+		}
+	}
 	return out
 }

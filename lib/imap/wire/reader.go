@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // Kind is the kind of a Token.
@@ -123,9 +124,13 @@ type FatalError struct {
 
 func (e *FatalError) Error() string { return "imap: " + e.Msg }
 
-// Reader reads commands from a client.
+// Reader reads commands from a client. Its buffer is taken from a pool
+// once the first byte of a command (or line) has arrived, and given back
+// when the next read finds nothing left in it, so a connection waiting
+// for a client holds none.
 type Reader struct {
-	br     *bufio.Reader
+	br     *bufio.Reader // nil while waiting for input
+	in     primed        // br's source
 	limits Limits
 	// Continue is called before the data of a synchronising literal is
 	// read: the session sends "+ ..." (RFC 9051 section 7.5) and flushes.
@@ -155,7 +160,66 @@ func NewReader(r io.Reader, l Limits) *Reader {
 	if l.MaxTokens <= 0 {
 		l.MaxTokens = DefaultLimits.MaxTokens
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 4096), limits: l}
+	return &Reader{in: primed{src: r}, limits: l}
+}
+
+// readerSize is the size of a Reader's buffer.
+const readerSize = 4096
+
+// readerPool holds the buffers of Readers waiting for input.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
+
+// primed is a source with one byte read ahead: the byte that woke a
+// waiting Reader, read before it took a buffer.
+type primed struct {
+	src   io.Reader
+	first [1]byte
+	has   bool
+}
+
+func (p *primed) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		b[0] = p.first[0]
+		p.has = false
+		return 1, nil
+	}
+	return p.src.Read(b)
+}
+
+// begin readies the reader for a command or line: with its buffer empty
+// it gives the buffer back, waits for one byte without one, then takes
+// a buffer again.
+func (r *Reader) begin() error {
+	if r.br != nil {
+		if r.br.Buffered() > 0 {
+			return nil
+		}
+		r.release()
+	}
+	if !r.in.has {
+		for {
+			n, err := r.in.src.Read(r.in.first[:])
+			if n > 0 {
+				break // a read error comes back on the next read
+			}
+			if err != nil {
+				return err
+			}
+		}
+		r.in.has = true
+	}
+	r.br = readerPool.Get().(*bufio.Reader)
+	r.br.Reset(&r.in)
+	return nil
+}
+
+// release gives the (empty) buffer back to the pool.
+func (r *Reader) release() {
+	if r.br != nil {
+		r.br.Reset(nil)
+		readerPool.Put(r.br)
+		r.br = nil
+	}
 }
 
 // Limits returns the reader's limits.
@@ -163,12 +227,24 @@ func (r *Reader) Limits() Limits { return r.limits }
 
 // Reset makes the reader read from a new source (after STARTTLS),
 // dropping anything buffered.
-func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
+func (r *Reader) Reset(src io.Reader) {
+	r.release()
+	r.in = primed{src: src}
+}
 
 // Buffered is the number of bytes read from the source but not yet
 // consumed: after STARTTLS it must be 0 (a client may not pipeline past
 // STARTTLS, RFC 9051 section 6.2.1).
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int {
+	n := 0
+	if r.br != nil {
+		n = r.br.Buffered()
+	}
+	if r.in.has {
+		n++
+	}
+	return n
+}
 
 // errLine is the internal signal of a syntax error in the current line.
 type lineError struct {
@@ -185,6 +261,9 @@ func synErr(format string, a ...any) error { return &lineError{msg: fmt.Sprintf(
 // without its line break, bounded by MaxLine.
 func (r *Reader) ReadLine() (string, error) {
 	r.line, r.total = 0, 0
+	if err := r.begin(); err != nil {
+		return "", err
+	}
 	var b []byte
 	for {
 		c, err := r.br.ReadByte()
@@ -210,6 +289,9 @@ func (r *Reader) ReadLine() (string, error) {
 // the connection.
 func (r *Reader) ReadCommand() (*Command, error) {
 	r.line, r.total, r.tokens = 0, 0, 0
+	if err := r.begin(); err != nil {
+		return nil, err
+	}
 	tag, err := r.word(isTagChar)
 	if err != nil {
 		return nil, r.fail("", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 )
@@ -211,4 +212,42 @@ func FuzzReadCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReaderBetweenCommands reads commands that arrive in pieces and
+// pipelined over a real connection: the reader gives its buffer back while
+// waiting and must lose no byte doing so.
+func TestReaderBetweenCommands(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go func() {
+		for _, s := range []string{"a", "1 NOOP\r\n", "a2 NOOP\r\na3 ID NIL\r\nDO", "NE\r\nrest"} {
+			if _, err := client.Write([]byte(s)); err != nil {
+				return
+			}
+		}
+	}()
+	r := NewReader(server, Limits{})
+	for _, want := range []string{"a1", "a2"} {
+		cmd, err := r.ReadCommand()
+		if err != nil || cmd.Tag != want {
+			t.Fatalf("ReadCommand = %+v, %v; want tag %s", cmd, err, want)
+		}
+	}
+	if r.Buffered() == 0 {
+		t.Error("Buffered() = 0 with a pipelined command waiting")
+	}
+	cmd, err := r.ReadCommand()
+	if err != nil || cmd.Tag != "a3" || cmd.Name != "ID" {
+		t.Fatalf("ReadCommand = %+v, %v; want a3 ID", cmd, err)
+	}
+	line, err := r.ReadLine()
+	if err != nil || line != "DONE" {
+		t.Fatalf("ReadLine = %q, %v; want DONE", line, err)
+	}
+	// "rest" came in the same write as the end of DONE.
+	if got := r.TakeBuffered(); string(got) != "rest" {
+		t.Errorf("TakeBuffered = %q, want \"rest\"", got)
+	}
 }

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"io"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
 // Writer writes responses (RFC 9051 section 7). Errors are sticky: after
-// one, writes do nothing and Flush returns it.
+// one, writes do nothing and Flush returns it. Its buffer is taken from a
+// pool on the first write of a burst and given back by the Flush that
+// ends it, so an idle connection holds none.
 type Writer struct {
-	bw  *bufio.Writer
+	bw  *bufio.Writer // nil between bursts
 	dst io.Writer
 	err error
 	// UTF8 allows UTF-8 in quoted strings (after ENABLE UTF8=ACCEPT, RFC
@@ -19,11 +22,40 @@ type Writer struct {
 	UTF8 bool
 }
 
-// NewWriter returns a Writer over w.
-func NewWriter(w io.Writer) *Writer { return &Writer{bw: bufio.NewWriterSize(w, 4096), dst: w} }
+// writerSize is the size of a Writer's buffer.
+const writerSize = 4096
 
-// Reset makes the writer write to a new destination (after STARTTLS).
-func (w *Writer) Reset(dst io.Writer) { w.bw.Reset(dst); w.dst = dst; w.err = nil }
+// writerPool holds the buffers of Writers between bursts.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writerSize) }}
+
+// NewWriter returns a Writer over w.
+func NewWriter(w io.Writer) *Writer { return &Writer{dst: w} }
+
+// Reset makes the writer write to a new destination (after STARTTLS),
+// dropping anything buffered.
+func (w *Writer) Reset(dst io.Writer) {
+	w.release()
+	w.dst = dst
+	w.err = nil
+}
+
+// buf returns the buffer of the current burst, taking one if needed.
+func (w *Writer) buf() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = writerPool.Get().(*bufio.Writer)
+		w.bw.Reset(w.dst)
+	}
+	return w.bw
+}
+
+// release gives the buffer back to the pool.
+func (w *Writer) release() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		writerPool.Put(w.bw)
+		w.bw = nil
+	}
+}
 
 // Err returns the first write error.
 func (w *Writer) Err() error { return w.err }
@@ -31,9 +63,12 @@ func (w *Writer) Err() error { return w.err }
 // Flush sends what is buffered. When the destination has a Flush method
 // too (a compressor, RFC 4978), it is called after.
 func (w *Writer) Flush() error {
-	if w.err == nil {
+	if w.err == nil && w.bw != nil {
 		w.err = w.bw.Flush()
 	}
+	// Between bursts the writer holds no buffer (after an error nothing
+	// more goes out anyway).
+	w.release()
 	if f, ok := w.dst.(interface{ Flush() error }); ok && w.err == nil {
 		w.err = f.Flush()
 	}
@@ -45,7 +80,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	n, err := w.bw.Write(p)
+	n, err := w.buf().Write(p)
 	w.err = err
 	return n, err
 }
@@ -53,14 +88,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Raw writes s as it is.
 func (w *Writer) Raw(s string) {
 	if w.err == nil {
-		_, w.err = w.bw.WriteString(s)
+		_, w.err = w.buf().WriteString(s)
 	}
 }
 
 // Byte writes one byte.
 func (w *Writer) Byte(c byte) {
 	if w.err == nil {
-		w.err = w.bw.WriteByte(c)
+		w.err = w.buf().WriteByte(c)
 	}
 }
 
