@@ -181,15 +181,10 @@ func main() {
 }
 
 func (cfg Config) validate() error {
+	if err := benchutil.CheckLoad(cfg.Messages, cfg.Size, cfg.Sessions, cfg.Only); err != nil {
+		return err
+	}
 	switch {
-	case cfg.Messages < 1 || cfg.Messages > 1_000_000:
-		return fmt.Errorf("-n %d: want 1 to 1000000", cfg.Messages)
-	case cfg.Size < 0 || cfg.Size > 10<<20:
-		return fmt.Errorf("-size %d: want 0 to %d", cfg.Size, 10<<20)
-	case cfg.Sessions < 1 || cfg.Sessions > 1000:
-		return fmt.Errorf("-sessions %d: want 1 to 1000", cfg.Sessions)
-	case cfg.Only != "" && cfg.Only != "gannet" && cfg.Only != "postfix":
-		return fmt.Errorf("-only %q: want gannet or postfix", cfg.Only)
 	case cfg.Case != "" && caseNames[cfg.Case] == "":
 		return fmt.Errorf("-case %q: want remote, drain or local", cfg.Case)
 	}

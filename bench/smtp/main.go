@@ -114,17 +114,7 @@ func main() {
 }
 
 func (cfg Config) validate() error {
-	switch {
-	case cfg.Messages < 1 || cfg.Messages > 1_000_000:
-		return fmt.Errorf("-n %d: want 1 to 1000000", cfg.Messages)
-	case cfg.Size < 0 || cfg.Size > 10<<20:
-		return fmt.Errorf("-size %d: want 0 to %d", cfg.Size, 10<<20)
-	case cfg.Sessions < 1 || cfg.Sessions > 1000:
-		return fmt.Errorf("-sessions %d: want 1 to 1000", cfg.Sessions)
-	case cfg.Only != "" && cfg.Only != "gannet" && cfg.Only != "postfix":
-		return fmt.Errorf("-only %q: want gannet or postfix", cfg.Only)
-	}
-	return nil
+	return benchutil.CheckLoad(cfg.Messages, cfg.Size, cfg.Sessions, cfg.Only)
 }
 
 func (cfg Config) logf(format string, args ...any) {

@@ -361,3 +361,19 @@ func Tail(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// CheckLoad checks the smtp-source load flags the SMTP benchmarks share:
+// -n messages, -size bytes, -sessions and -only (gannet or postfix).
+func CheckLoad(messages, size, sessions int, only string) error {
+	switch {
+	case messages < 1 || messages > 1_000_000:
+		return fmt.Errorf("-n %d: want 1 to 1000000", messages)
+	case size < 0 || size > 10<<20:
+		return fmt.Errorf("-size %d: want 0 to %d", size, 10<<20)
+	case sessions < 1 || sessions > 1000:
+		return fmt.Errorf("-sessions %d: want 1 to 1000", sessions)
+	case only != "" && only != "gannet" && only != "postfix":
+		return fmt.Errorf("-only %q: want gannet or postfix", only)
+	}
+	return nil
+}
