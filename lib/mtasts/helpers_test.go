@@ -2,14 +2,9 @@ package mtasts
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"gannet/lib/testca"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,64 +18,6 @@ import (
 	"gannet/lib/dnstest"
 	"gannet/lib/msgauth"
 )
-
-// testCA is a certificate authority of the test's own.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gannet mtasts test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue returns a server certificate for names signed by the CA.
-func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // site is what the policy server answers for one host.
 type site struct {
@@ -97,7 +34,7 @@ type site struct {
 // mta-sts.example.test only.
 type policyServer struct {
 	srv *httptest.Server
-	ca  *testCA
+	ca  *testca.CA
 
 	mu       sync.Mutex
 	sites    map[string]*site // by host
@@ -106,9 +43,9 @@ type policyServer struct {
 
 func newPolicyServer(t *testing.T) *policyServer {
 	t.Helper()
-	ps := &policyServer{ca: newCA(t), sites: map[string]*site{}, requests: map[string]int{}}
+	ps := &policyServer{ca: testca.New(t, "gannet mtasts test CA"), sites: map[string]*site{}, requests: map[string]int{}}
 	ps.srv = httptest.NewUnstartedServer(http.HandlerFunc(ps.serve))
-	ps.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ps.ca.issue(t, "mta-sts.example.test")}}
+	ps.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ps.ca.Issue(t, "mta-sts.example.test")}}
 	ps.srv.StartTLS()
 	t.Cleanup(ps.srv.Close)
 	return ps
@@ -185,7 +122,7 @@ func (ps *policyServer) client(insecure bool) *http.Client {
 	addr := ps.srv.Listener.Addr().String()
 	var d net.Dialer
 	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ps.ca.pool, InsecureSkipVerify: insecure},
+		TLSClientConfig: &tls.Config{RootCAs: ps.ca.Pool, InsecureSkipVerify: insecure},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
 		},

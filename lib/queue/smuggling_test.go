@@ -6,15 +6,10 @@ package queue
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
+	"gannet/lib/testca"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -166,69 +160,6 @@ func TestSmugglingThroughQueue(t *testing.T) {
 	}
 }
 
-// testCA is a certificate authority of the test's own.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gannet queue test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// tlsConfig returns a server configuration with a certificate for names
-// signed by the CA.
-func (ca *testCA) tlsConfig(t *testing.T, names ...string) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // policyHost serves MTA-STS policies over HTTPS, by Host, with a
 // certificate from the test CA.
 type policyHost struct {
@@ -239,7 +170,7 @@ type policyHost struct {
 	requests map[string]int    // by host
 }
 
-func newPolicyHost(t *testing.T, ca *testCA, domains ...string) *policyHost {
+func newPolicyHost(t *testing.T, ca *testca.CA, domains ...string) *policyHost {
 	t.Helper()
 	ph := &policyHost{policies: map[string]string{}, requests: map[string]int{}}
 	var names []string
@@ -262,7 +193,7 @@ func newPolicyHost(t *testing.T, ca *testCA, domains ...string) *policyHost {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte(body))
 	}))
-	ph.srv.TLS = ca.tlsConfig(t, names...)
+	ph.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, names...)}}
 	ph.srv.StartTLS()
 	t.Cleanup(ph.srv.Close)
 	return ph
@@ -294,11 +225,11 @@ func (ph *policyHost) count(domain string) int {
 // client is an HTTPS client trusting the CA that resolves names with the
 // fixture's DNS server and connects to the policy host's port in place
 // of 443 (a test cannot have port 443).
-func (ph *policyHost) client(f *fixture, ca *testCA) *http.Client {
+func (ph *policyHost) client(f *fixture, ca *testca.CA) *http.Client {
 	_, port, _ := net.SplitHostPort(ph.srv.Listener.Addr().String())
 	var d net.Dialer
 	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool},
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool},
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, p, err := net.SplitHostPort(addr)
 			if err != nil {
@@ -323,14 +254,14 @@ func (ph *policyHost) client(f *fixture, ca *testCA) *http.Client {
 // the policy, and is delivered over TLS verified for the MX name.
 func TestMTASTSThroughQueue(t *testing.T) {
 	f := newFixture(t)
-	ca := newTestCA(t)
+	ca := testca.New(t, "gannet queue test CA")
 	// remote0: no STARTTLS; remote1: STARTTLS with a certificate for its
 	// MX and for mx2.remote0.test; remote2: STARTTLS, but its policy
 	// names another host.
 	srv := f.servers(
 		smtptest.Options{},
-		smtptest.Options{TLS: ca.tlsConfig(t, "mx.remote1.test", "mx2.remote0.test")},
-		smtptest.Options{TLS: ca.tlsConfig(t, "mx.remote2.test")},
+		smtptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "mx.remote1.test", "mx2.remote0.test")}}},
+		smtptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "mx.remote2.test")}}},
 	)
 	ph := newPolicyHost(t, ca, "remote0.test", "remote1.test", "remote2.test")
 	ph.set(f, "remote0.test", "*.remote0.test")
@@ -339,7 +270,7 @@ func TestMTASTSThroughQueue(t *testing.T) {
 	cache := mtasts.NewCache(f.client.Resolver.(mtasts.TXTResolver), ph.client(f, ca), t.TempDir())
 	cache.Logger = slog.New(slog.NewTextHandler(f.log, nil))
 	f.client.MTASTS = MTASTSPolicies(cache)
-	f.client.RootCAs = ca.pool
+	f.client.RootCAs = ca.Pool
 
 	plain := f.enqueue("alice@local.test", "plain", "x@remote0.test")
 	good := f.enqueue("alice@local.test", "good", "y@remote1.test")
