@@ -3,7 +3,6 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
-	"gannet/lib/testca"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"gannet/lib/config"
 	"gannet/lib/dnstest"
 	"gannet/lib/msgauth"
+	"gannet/lib/testca"
 )
 
 // site is what the policy server answers for one host.

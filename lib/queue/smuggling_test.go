@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"gannet/lib/testca"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"gannet/lib/mtasts"
 	"gannet/lib/smtptest"
 	"gannet/lib/store"
+	"gannet/lib/testca"
 )
 
 // smuggleVariants are the end-of-data look-alikes of the 2023 SMTP
