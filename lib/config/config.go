@@ -31,6 +31,11 @@ type Config struct {
 	Sieved    Sieved    `toml:"sieved"`
 	Spamd     Spamd     `toml:"spamd"`
 	DNS       DNS       `toml:"dns"`
+	Spam      Spam      `toml:"spam"`   // spam.go
+	Ban       Ban       `toml:"ban"`    // ban.go
+	Limits    Limits    `toml:"limits"` // limits.go
+	ACME      ACME      `toml:"acme"`   // acme.go
+	Sieve     Sieve     `toml:"sieve"`  // sieve.go
 
 	// lines maps each key read from the file ("smtpd.listener[1].address")
 	// to its line, so that Validate can say where a bad value was written.

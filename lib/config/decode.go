@@ -130,6 +130,15 @@ func (d *decoder) value(key string, data any, v reflect.Value) {
 			return
 		}
 		v.SetUint(uint64(n))
+	case reflect.Float32, reflect.Float64:
+		switch n := data.(type) {
+		case float64:
+			v.SetFloat(n)
+		case int64:
+			v.SetFloat(float64(n))
+		default:
+			d.fail(key, "want a number, not %s", describe(data))
+		}
 	case reflect.Struct:
 		m, ok := data.(map[string]any)
 		if !ok {

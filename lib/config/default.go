@@ -9,7 +9,7 @@ import "time"
 // The values are the ones a Postfix and Dovecot administrator would expect;
 // contrib/gannet.toml shows each of them.
 func Default() *Config {
-	return &Config{
+	c := &Config{
 		Store: Store{
 			Driver:            "sqlite",
 			BusyTimeout:       D(30 * time.Second),
@@ -98,4 +98,12 @@ func Default() *Config {
 		},
 		DNS: DNS{Timeout: D(5 * time.Second)},
 	}
+	// The sections of later concerns keep their defaults beside their
+	// types, one file each.
+	c.Spam = defaultSpam()
+	c.Ban = defaultBan()
+	c.Limits = defaultLimits()
+	c.ACME = defaultACME()
+	c.Sieve = defaultSieve()
+	return c
 }

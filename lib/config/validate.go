@@ -190,6 +190,11 @@ func (c *Config) validate() []*Error {
 
 	c.validateRewrite(v)
 	c.validateMilters(v)
+	c.validateSpam(v)
+	c.validateBan(v)
+	c.validateLimits(v)
+	c.validateACME(v)
+	c.validateSieve(v)
 
 	q := c.Queued
 	if len(q.RetrySchedule) == 0 {
