@@ -177,6 +177,11 @@ func (s *session) vanishedSince(ctx context.Context, since uint64, set seqSet) (
 			return nil, fmt.Errorf("changes since %d: %w", since, err)
 		}
 		for _, c := range changes {
+			if isHorizon(c) {
+				// The client's mod-sequence is older than the change
+				// log: name every UID it may know of that is gone.
+				return s.vanishedBeyondHorizon(set), nil
+			}
 			if c.Kind != store.ChangeMessage || c.MailboxID != v.mbox.ID || c.Op != store.OpDestroyed || found[c.UID] {
 				continue
 			}

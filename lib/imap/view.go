@@ -163,6 +163,7 @@ func (s *session) sync(force bool) error {
 		added   = map[uint32]int64{}
 		updated = map[uint32]bool{}
 		deleted bool
+		pruned  bool
 	)
 	last := v.lastUID()
 	for {
@@ -184,6 +185,10 @@ func (s *session) sync(force bool) error {
 		}
 		for _, c := range changes {
 			v.seen = max(v.seen, c.ModSeq)
+			if isHorizon(c) {
+				pruned = true
+				continue
+			}
 			if c.Kind == store.ChangeMailbox {
 				if c.ObjectID == v.mbox.ID && c.Op == store.OpDestroyed {
 					deleted = true
@@ -219,6 +224,14 @@ func (s *session) sync(force bool) error {
 	for m := range v.own {
 		if m <= v.seen {
 			delete(v.own, m) // told, or skipped above
+		}
+	}
+	if pruned && !deleted {
+		// The view is older than the change log keeps: compare it with
+		// the mailbox instead.
+		var err error
+		if gone, added, updated, err = s.diffWithIndex(ctx, last); err != nil {
+			return err
 		}
 	}
 	s.expunged(gone)

@@ -407,6 +407,11 @@ type ChangeKind string
 const (
 	ChangeMailbox ChangeKind = "mailbox"
 	ChangeMessage ChangeKind = "message"
+	// ChangePruned marks the horizon of an account's change log: the
+	// changes up to its ModSeq were pruned (PruneChanges). ChangesSince
+	// returns it first when asked for changes from below the horizon, so
+	// a reader knows it cannot be told everything since then.
+	ChangePruned ChangeKind = "pruned"
 )
 
 // ChangeOp names what happened to it.
@@ -437,6 +442,10 @@ type Changes interface {
 	// ChangesSince lists changes with ModSeq > since, oldest first, at most
 	// limit (0: all).
 	ChangesSince(ctx context.Context, accountID int64, since uint64, limit int) ([]Change, error)
+	// PruneChanges removes, for every account, the changes made before
+	// the given time, leaving a ChangePruned entry at each account's new
+	// horizon. It returns how many changes it removed.
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ---------------------------------------------------------------------------

@@ -77,3 +77,58 @@ func (s *Store) ChangesSince(ctx context.Context, accountID int64, since uint64,
 	}
 	return out, nil
 }
+
+// PruneChanges removes the changes made before the given time. For each
+// account it finds the highest mod-sequence among them (the new horizon),
+// deletes every change up to it and keeps one ChangePruned entry there, so
+// that ChangesSince from below the horizon starts with that entry.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	var removed int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT account_id, MAX(modseq) FROM changes
+			WHERE time < ? AND kind != ? GROUP BY account_id`, dbTime(before), string(store.ChangePruned))
+		if err != nil {
+			return err
+		}
+		type horizon struct {
+			account int64
+			modseq  int64
+		}
+		var hs []horizon
+		for rows.Next() {
+			var h horizon
+			if err := rows.Scan(&h.account, &h.modseq); err != nil {
+				rows.Close()
+				return err
+			}
+			hs = append(hs, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, h := range hs {
+			// One marker per account: the old one goes with the rest.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM changes WHERE account_id = ? AND kind = ?", h.account, string(store.ChangePruned)); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM changes WHERE account_id = ? AND modseq <= ?", h.account, h.modseq)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qChangeInsert, h.account, h.modseq, string(store.ChangePruned), 0, 0, 0, string(store.OpDestroyed), dbTime(time.Now())); err != nil {
+				return err
+			}
+			removed += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pruning the change log: %w", err)
+	}
+	return removed, nil
+}
