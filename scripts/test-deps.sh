@@ -20,6 +20,12 @@ declare -A need=(
 	[fetchmail]=fetchmail
 	[mutt]=mutt
 	[tmux]=tmux
+	[haproxy]=haproxy
+	[pebble]=pebble
+	[sieve-connect]=sieve-connect
+	# SpamAssassin's client and daemon, against Gannet's (tests/spamd_test.go).
+	[spamc]=spamc
+	[spamd]=spamd
 )
 
 # Perl module -> Debian package: swaks does TLS and AUTH through these.

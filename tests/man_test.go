@@ -13,7 +13,7 @@ import (
 )
 
 // manPages are the pages besides one per program.
-var manPages = []string{"gannet.toml.5"}
+var manPages = []string{"gannet.toml.5", "gannet-spam.5"}
 
 // manSection is the section of a program's page: 8 for the daemons (as
 // Postfix's smtpd(8)), 1 for the commands.

@@ -5,9 +5,21 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"gannet/lib/app"
+	"gannet/lib/mailfile"
+	"gannet/lib/spam"
+	"gannet/lib/store"
 )
 
 func main() {
@@ -31,6 +43,158 @@ previous run. That is what the bayes-train timer runs.`
 		&cli.BoolFlag{Name: "junk-folders", Usage: "train from what users filed into and out of Junk since the last run"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress bar and no summary"},
 	)
-	a.Action = app.NotImplementedAction("Bayes training", 6)
+	a.Action = run
 	app.Main(a)
+}
+
+// summary counts what a run did.
+type summary struct {
+	learned, relearned, already, forgotten, unknown, failed int
+	tokens                                                  int
+}
+
+func run(c *cli.Context) error {
+	isSpam, isHam, forget, junk := c.Bool("spam"), c.Bool("ham"), c.Bool("forget"), c.Bool("junk-folders")
+	switch {
+	case junk && (isSpam || isHam || forget || c.NArg() > 0 || c.IsSet("account")):
+		return usage("--junk-folders takes no PATH and no --spam, --ham, --forget or --account")
+	case !junk && isSpam == isHam && !forget:
+		return usage("give one of --spam, --ham or --forget")
+	case isSpam && isHam:
+		return usage("--spam and --ham exclude each other")
+	}
+	env, err := app.Load(c)
+	if err != nil {
+		return app.ConfigFailure("bayes-train", err, app.ExitFailure)
+	}
+	defer env.Close()
+	ctx := c.Context
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("bayes-train: %v", err), app.ExitFailure)
+	}
+	quiet := c.Bool("quiet")
+	if junk {
+		n, err := spam.ApplyTrainingEvents(ctx, spam.Deps{Config: env.Config, Store: st, Log: env.Log}, spam.TrainerOwner())
+		if !quiet {
+			fmt.Printf("applied %d training events from Junk folders\n", n)
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("bayes-train: %v", err), app.ExitFailure)
+		}
+		return nil
+	}
+
+	var accountID int64
+	if addr := c.String("account"); addr != "" {
+		a, err := st.GetAccount(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			return cli.Exit(fmt.Sprintf("bayes-train: no account %s", addr), app.ExitFailure)
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("bayes-train: %v", err), app.ExitFailure)
+		}
+		accountID = a.ID
+	}
+	paths := c.Args().Slice()
+	if len(paths) == 0 {
+		paths = []string{"-"}
+	}
+	format := c.String("format")
+
+	var bar *progressbar.ProgressBar
+	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
+		total := 0
+		for _, p := range paths {
+			total += mailfile.Count(p, format)
+		}
+		bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("learning"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("msg"),
+			progressbar.OptionClearOnFinish())
+	}
+	var sum summary
+	for _, p := range paths {
+		err := mailfile.Walk(p, format, os.Stdin, func(m mailfile.Message, err error) error {
+			if bar != nil {
+				bar.Add(1)
+			}
+			if err == nil {
+				err = learn(ctx, st, accountID, m.Raw, isSpam, forget, &sum)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				sum.failed++
+				fmt.Fprintf(os.Stderr, "bayes-train: %s: %v\n", m.Source, err)
+			}
+			return nil
+		})
+		if err != nil {
+			if bar != nil {
+				bar.Clear()
+			}
+			return cli.Exit(fmt.Sprintf("bayes-train: %s: %v", p, err), app.ExitFailure)
+		}
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	if !quiet {
+		printSummary(os.Stdout, sum, forget)
+	}
+	if sum.failed > 0 {
+		return cli.Exit("", app.ExitFailure)
+	}
+	return nil
+}
+
+// learn trains one message and counts the outcome.
+func learn(ctx context.Context, st store.Store, accountID int64, raw []byte, isSpam, forget bool, sum *summary) error {
+	m, err := spam.NewMessage(raw, spam.Envelope{AccountID: accountID})
+	if err != nil {
+		return err
+	}
+	res, n, err := spam.Learn(ctx, st, accountID, m, isSpam, forget)
+	if err != nil {
+		return err
+	}
+	switch res {
+	case store.Learned:
+		sum.learned++
+		sum.tokens += n
+	case store.Relearned:
+		sum.relearned++
+		sum.tokens += n
+	case store.AlreadyLearned:
+		sum.already++
+	case store.Forgotten:
+		sum.forgotten++
+		sum.tokens += n
+	case store.NotLearned:
+		sum.unknown++
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, s summary, forget bool) {
+	var parts []string
+	if forget {
+		parts = append(parts, fmt.Sprintf("forgot %d messages", s.forgotten),
+			fmt.Sprintf("%d were never learned", s.unknown))
+	} else {
+		parts = append(parts, fmt.Sprintf("learned %d messages", s.learned),
+			fmt.Sprintf("moved %d learned the other way", s.relearned),
+			fmt.Sprintf("skipped %d already learned", s.already))
+	}
+	parts = append(parts, fmt.Sprintf("%d tokens", s.tokens))
+	if s.failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", s.failed))
+	}
+	fmt.Fprintln(w, strings.Join(parts, ", "))
+}
+
+func usage(msg string) error {
+	return cli.Exit("bayes-train: "+msg, app.ExitUsage)
 }

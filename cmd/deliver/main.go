@@ -20,7 +20,10 @@ import (
 	"gannet/lib/app"
 	"gannet/lib/config"
 	"gannet/lib/deliver"
+	"gannet/lib/mda"
+	"gannet/lib/msgauth"
 	"gannet/lib/reply"
+	"gannet/lib/spam"
 	"gannet/lib/store"
 )
 
@@ -92,7 +95,7 @@ func run(c *cli.Context) error {
 	}
 	defer env.Close()
 	ctx := c.Context
-	d, err := newDeliverer(ctx, env)
+	d, err := newDeliverer(ctx, env, c.String("mbox") == "")
 	if err != nil {
 		return failure(reply.ExitTempFail, "%v", err)
 	}
@@ -105,7 +108,10 @@ func run(c *cli.Context) error {
 // newDeliverer opens the store and sets up delivery. Its log shows
 // warnings only (unless log.level is debug): what the MTA needs to know is
 // on stderr already, and the MTA may put stderr into a bounce.
-func newDeliverer(ctx context.Context, env *app.Env) (*deliver.Deliverer, error) {
+//
+// With filter set (not for an mbox import) the spam filter classifies each
+// message and spam goes to Junk.
+func newDeliverer(ctx context.Context, env *app.Env, filter bool) (*deliver.Deliverer, error) {
 	dir, err := env.Directory(ctx)
 	if err != nil {
 		return nil, err
@@ -121,7 +127,19 @@ func newDeliverer(ctx context.Context, env *app.Env) (*deliver.Deliverer, error)
 			log = l.With("prog", "deliver")
 		}
 	}
-	return deliver.New(st, dir, env.Config.Deliver, log), nil
+	var o mda.Options
+	if env.Config.Spam.Enabled && filter {
+		// Mail from another MTA has not been through smtpd's filter.
+		resolver, err := msgauth.NewResolver(env.Config.DNS, msgauth.DefaultCacheSize)
+		if err != nil {
+			return nil, err
+		}
+		if o.Classify, err = spam.New(ctx, spam.Deps{Config: env.Config, Store: st, Resolver: resolver, Log: log}); err != nil {
+			return nil, err
+		}
+	}
+	d := mda.New(env.Config, st, dir, log, o)
+	return d, nil
 }
 
 // maxSize is the largest message deliver takes: smtpd's limit, so that a

@@ -3,14 +3,18 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	"gannet/lib/app"
 	"gannet/lib/auth"
+	"gannet/lib/ban"
 	"gannet/lib/fts"
 	"gannet/lib/imap"
 	"gannet/lib/listen"
 	"gannet/lib/notify"
+	"gannet/lib/store"
 )
 
 func main() {
@@ -45,7 +49,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := listen.TLSConfig(cfg, log)
+	tlsCfg, err := listen.TLSConfigWithStore(cfg, log, st)
 	if err != nil {
 		return err
 	}
@@ -63,19 +67,32 @@ func run(c *cli.Context) error {
 	}
 	// Without the feed, sessions read the change log after every command
 	// and once a second while idling.
+	var feed ban.Feed
 	if l, err := notify.ListenWith(ctx, notify.ListenOptions{Dir: cfg.NotifyDir(), Logger: log}); err != nil {
 		log.Warn("change feed unavailable; changes from elsewhere are seen late", "dir", cfg.NotifyDir(), "err", err)
 	} else {
 		defer l.Close()
-		srv.Feed = l
+		srv.Feed, feed = l, l
 	}
-
-	// The full-text index for SEARCH BODY and TEXT fills in the background.
-	go (&fts.Indexer{Store: st, Log: log}).Run(ctx)
-
-	ls, err := listen.Open(ctx, cfg.IMAPD.Listeners)
+	// Auto-ban and connection limits (lib/ban): failures count with the
+	// other daemons', banned addresses are dropped at accept.
+	bans, err := ban.Start(ctx, cfg, st, feed, log)
 	if err != nil {
 		return err
 	}
-	return srv.Serve(ctx, ls)
+	defer bans.Close()
+	authn.Locked = bans.Guard.LoginLocked
+	srv.OnAuthFailure = bans.Guard.AuthFailure
+	srv.OnProtocolError = bans.Guard.ProtocolError
+
+	// The full-text index for SEARCH BODY and TEXT fills in the background.
+	go (&fts.Indexer{Store: st, Log: log}).Run(ctx)
+	// The change log keeps store.change_log_retention of history.
+	go store.PruneChangeLog(ctx, st, cfg.Store.ChangeLogRetention.Duration, time.Hour, log)
+
+	ls, err := listen.Open(ctx, cfg.IMAPD.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, bans.Gate.Wrap(ls))
 }

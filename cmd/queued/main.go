@@ -12,8 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gannet/lib/app"
-	"gannet/lib/deliver"
 	"gannet/lib/listen"
+	"gannet/lib/mda"
 	"gannet/lib/msgauth"
 	"gannet/lib/mta"
 	"gannet/lib/mtasts"
@@ -75,7 +75,7 @@ func run(c *cli.Context) error {
 	w := &queue.Worker{
 		Store:    st,
 		Domains:  dir,
-		Local:    deliver.New(st, dir, cfg.Deliver, log),
+		Local:    mda.New(cfg, st, dir, log, mda.Options{}),
 		Remote:   client,
 		Config:   qc,
 		Hostname: cfg.Server.Hostname,

@@ -2,7 +2,16 @@
 // Sieve scripts from their mail clients.
 package main
 
-import "gannet/lib/app"
+import (
+	"github.com/urfave/cli/v2"
+
+	"gannet/lib/app"
+	"gannet/lib/auth"
+	"gannet/lib/ban"
+	"gannet/lib/listen"
+	"gannet/lib/managesieve"
+	"gannet/lib/sieve"
+)
 
 func main() {
 	a := app.NewApp("sieved", "serve ManageSieve (RFC 5804)")
@@ -10,7 +19,69 @@ func main() {
 	a.Description = `sieved is the ManageSieve server: users upload, check and activate their
 Sieve filtering scripts with it. It serves the socket systemd passes it by
 name (sieve) or, without socket activation, the [[sieved.listener]]
-addresses of the configuration.`
-	a.Action = app.NotImplementedAction("serving ManageSieve", 8)
+addresses of the configuration. PLAIN authentication needs STARTTLS first,
+except from this machine; SCRAM-SHA-256 is always offered. Scripts are
+checked by Gannet's Sieve interpreter and held to the [sieve] limits.
+SIGTERM ends idle sessions at once and busy ones after their command.`
+	a.Action = run
 	app.Main(a)
+}
+
+func run(c *cli.Context) error {
+	env, err := app.Load(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ctx, stop := listen.SignalContext(c.Context)
+	defer stop()
+	cfg, log := env.Config, env.Log
+
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := env.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := listen.TLSConfigWithStore(cfg, log, st)
+	if err != nil {
+		return err
+	}
+	authn := &auth.Authenticator{Store: st, Dir: dir}
+	limits := sieve.Limits{MaxScriptSize: int(cfg.Sieve.MaxScriptSize)}
+	srv := &managesieve.Server{
+		Scripts:       st,
+		Auth:          authn,
+		SCRAM:         authn.SCRAMLookup,
+		TLS:           tlsCfg,
+		TrustLoopback: true,
+		Check: func(script []byte) error {
+			_, err := sieve.Compile(script, &sieve.Options{Limits: limits})
+			return err
+		},
+		Extensions:   sieve.Extensions(),
+		MaxRedirects: sieve.DefaultLimits.MaxRedirects,
+		Limits: managesieve.Limits{
+			MaxScripts:    cfg.Sieve.MaxScripts,
+			MaxScriptSize: cfg.Sieve.MaxScriptSize,
+		},
+		Log: log,
+	}
+	// Auto-ban and connection limits (lib/ban): failures count with the
+	// other daemons', banned addresses are dropped at accept.
+	bans, err := ban.Start(ctx, cfg, st, nil, log)
+	if err != nil {
+		return err
+	}
+	defer bans.Close()
+	authn.Locked = bans.Guard.LoginLocked
+	srv.OnAuthFailure = bans.Guard.AuthFailure
+
+	ls, err := listen.Open(ctx, cfg.Sieved.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, bans.Gate.Wrap(ls))
 }

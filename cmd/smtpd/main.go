@@ -10,8 +10,9 @@ import (
 
 	"gannet/lib/app"
 	"gannet/lib/auth"
-	"gannet/lib/deliver"
+	"gannet/lib/ban"
 	"gannet/lib/listen"
+	"gannet/lib/mda"
 	"gannet/lib/milter"
 	"gannet/lib/msgauth"
 	"gannet/lib/notify"
@@ -50,20 +51,27 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := listen.TLSConfig(cfg, log)
+	tlsCfg, err := listen.TLSConfigWithStore(cfg, log, st)
 	if err != nil {
 		return err
 	}
 	authn := &auth.Authenticator{Store: st, Dir: dir}
+	// Sieve's redirects and vacation replies wake queued as smtpd's own
+	// queued mail does (set below, before serving).
+	var wakeQueued func()
 	srv := &smtp.Server{
-		Config:  cfg,
-		Store:   st,
-		Dir:     dir,
-		Auth:    authn,
-		SCRAM:   authn.SCRAMLookup, // keys stored per account, RFC 5803
-		Deliver: smtp.NewLocalDelivery(deliver.New(st, dir, cfg.Deliver, log)),
-		TLS:     tlsCfg,
-		Log:     log,
+		Config: cfg,
+		Store:  st,
+		Dir:    dir,
+		Auth:   authn,
+		SCRAM:  authn.SCRAMLookup, // keys stored per account, RFC 5803
+		Deliver: smtp.NewLocalDelivery(mda.New(cfg, st, dir, log, mda.Options{OnEnqueue: func() {
+			if wakeQueued != nil {
+				wakeQueued()
+			}
+		}})),
+		TLS: tlsCfg,
+		Log: log,
 	}
 	if len(cfg.SMTPD.Rewrite) > 0 {
 		rw, err := rewrite.New(cfg.SMTPD.Rewrite)
@@ -86,7 +94,11 @@ func run(c *cli.Context) error {
 		}
 		srv.Checker = smtp.NewMessageChecker(msgauth.NewChecker(resolver, policy), cfg.Server.Hostname)
 	}
-	// TODO(issue 6): srv.Spam, the spam filter at the end of DATA.
+	if cfg.Spam.Enabled {
+		if srv.Spam, err = newSpamFilter(ctx, cfg, st, dir, log); err != nil {
+			return fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+	}
 	// queued hears of each queued message on the change feed at once
 	// (without it, within its poll interval).
 	if pub, err := notify.NewPublisher(cfg.NotifyDir()); err != nil {
@@ -94,11 +106,22 @@ func run(c *cli.Context) error {
 	} else {
 		defer pub.Close()
 		srv.OnEnqueue = func() { pub.Publish(notify.Event{AccountID: notify.QueueAccountID}) }
+		wakeQueued = srv.OnEnqueue
 	}
 
-	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners)
+	// Auto-ban and limits (lib/ban): failures count with the other
+	// daemons', banned addresses are dropped at accept.
+	bans, err := ban.Start(ctx, cfg, st, nil, log)
 	if err != nil {
 		return err
 	}
-	return srv.Serve(ctx, ls)
+	defer bans.Close()
+	authn.Locked = bans.Guard.LoginLocked
+	srv.Guard = bans.SMTP()
+
+	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, bans.Gate.Wrap(ls))
 }

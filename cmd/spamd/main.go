@@ -2,7 +2,20 @@
 // SpamAssassin's spamc works against it) and the milter protocol.
 package main
 
-import "gannet/lib/app"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/urfave/cli/v2"
+
+	"gannet/lib/app"
+	"gannet/lib/listen"
+	"gannet/lib/msgauth"
+	"gannet/lib/spam"
+	"gannet/lib/spamd"
+)
 
 func main() {
 	a := app.NewApp("spamd", "classify mail as a service: SPAMD protocol and milter")
@@ -12,6 +25,75 @@ so SpamAssassin's spamc (and Gannet's) can ask it about a message, and the
 milter protocol, so another MTA can use it. It serves the sockets systemd
 passes it by name (spamd, milter) or, without socket activation, the
 [[spamd.listener]] addresses of the configuration.`
-	a.Action = app.NotImplementedAction("the spam filter service", 6)
+	a.Action = run
 	app.Main(a)
+}
+
+func run(c *cli.Context) error {
+	env, err := app.Load(c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ctx, stop := listen.SignalContext(c.Context)
+	defer stop()
+	cfg, log := env.Config, env.Log
+	// The milter library logs through the standard logger: into ours.
+	slog.SetDefault(log)
+
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := env.Directory(ctx)
+	if err != nil {
+		return err
+	}
+	resolver, err := msgauth.NewResolver(cfg.DNS, msgauth.DefaultCacheSize)
+	if err != nil {
+		return err
+	}
+	filter, err := spam.New(ctx, spam.Deps{Config: cfg, Store: st, Resolver: resolver, Log: log})
+	if err != nil {
+		return err
+	}
+	srv := &spamd.Server{
+		Filter:   filter,
+		Accounts: dir,
+		MaxSize:  cfg.Spamd.MaxMessageSize,
+		Timeout:  cfg.Spamd.Timeout.Duration,
+		Hostname: cfg.Server.Hostname,
+		Log:      log,
+	}
+	if cfg.Spamd.AllowTell {
+		srv.Trainer = spamd.BayesTrainer{Store: st}
+	}
+	mil := &spamd.Milter{
+		Filter:     filter,
+		Accounts:   dir,
+		MaxSize:    cfg.Spamd.MaxMessageSize,
+		Timeout:    cfg.Spamd.Timeout.Duration,
+		Quarantine: cfg.Spamd.MilterQuarantine,
+		Log:        log,
+	}
+
+	ls, err := listen.Open(ctx, cfg.Spamd.Listeners)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Name != listen.Spamd && l.Name != listen.Milter {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("listener %q: spamd serves only the spamd and milter roles", l.Name)
+		}
+	}
+	return listen.Serve(ctx, ls, func(ctx context.Context, l listen.Listener, c net.Conn) {
+		if l.Name == listen.Milter {
+			mil.ServeConn(ctx, c)
+			return
+		}
+		srv.ServeConn(ctx, c)
+	})
 }

@@ -40,6 +40,7 @@ temporary failure (try again), 78 configuration error.`
 		groupCommand("group", "shared addresses: mail goes to every member, members may send as it"),
 		groupCommand("list", "mailing lists: mail goes to every member, local or remote"),
 		quotaCommand(),
+		spamCommand(),
 		dkimCommand(),
 		resolveCommand(),
 		configCommand(),

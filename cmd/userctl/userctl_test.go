@@ -306,6 +306,28 @@ func TestUserctl(t *testing.T) {
 	e.fails(2, "give --bytes", "quota", "set", "alice@example.test")
 	e.fails(67, "no such account", "quota", "set", "nobody@example.test", "--bytes", "1G")
 
+	// Spam thresholds: the configured ones until the account has its own.
+	var sv spamView
+	e.json(&sv, "spam", "show", "--json", "alice@example.test")
+	if sv.Own || sv.Spam != 5 || sv.Reject != 15 {
+		t.Errorf("spam show before set: %+v", sv)
+	}
+	e.ok("", "spam", "set", "alice@example.test", "--threshold", "3.5", "--reject", "10")
+	e.json(&sv, "spam", "show", "--json", "alice@example.test")
+	if !sv.Own || sv.Spam != 3.5 || sv.Reject != 10 {
+		t.Errorf("spam show after set: %+v", sv)
+	}
+	if out := e.ok("", "spam", "show", "alice@example.test"); out != "threshold 3.5, reject 10 (the account's own)\n" {
+		t.Errorf("spam show: %q", out)
+	}
+	e.fails(65, "below the threshold", "spam", "set", "alice@example.test", "--threshold", "8", "--reject", "4")
+	e.fails(65, "want a number", "spam", "set", "alice@example.test", "--threshold", "high")
+	e.ok("", "spam", "reset", "alice@example.test")
+	e.json(&sv, "spam", "show", "--json", "alice@example.test")
+	if sv.Own {
+		t.Errorf("spam show after reset: %+v", sv)
+	}
+
 	// Removal.
 	e.fails(1, "still has", "domain", "remove", "example.test")
 	e.ok("", "alias", "remove", "info@example.test")

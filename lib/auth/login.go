@@ -50,6 +50,11 @@ type Authenticator struct {
 	// to the stored hash it matched: a changed password or a removed app
 	// password stops matching at once.
 	CacheTTL time.Duration
+	// Locked, when set, reports whether the password of an account (by
+	// its address) is refused for now: lib/ban's login lock after
+	// repeated failures. A locked account still logs in with its app
+	// passwords, so mail clients keep working while the attack lasts.
+	Locked func(address string) bool
 
 	once  sync.Once
 	key   []byte // per-process random HMAC key for cache entries
@@ -122,7 +127,8 @@ func (a *Authenticator) dummyVerify(password string) {
 // the store's and temporary. An unknown account costs one verification of
 // a dummy hash, as a known one with a wrong password does; app passwords are
 // tried only for a password shaped like one (see NewAppPassword), so the
-// time of a failed ordinary login does not depend on them.
+// time of a failed ordinary login does not depend on them. For an account
+// that Locked reports locked only the app passwords are tried.
 func (a *Authenticator) Login(ctx context.Context, username, password string) (*store.Account, error) {
 	if err := a.setup(); err != nil {
 		return nil, err
@@ -142,7 +148,8 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (*
 	if err != nil {
 		return nil, fmt.Errorf("auth: account %s: %w", addr, err)
 	}
-	ok, err := a.check(ctx, acct, password)
+	locked := a.Locked != nil && a.Locked(acct.Address)
+	ok, err := a.check(ctx, acct, password, locked)
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +162,16 @@ func (a *Authenticator) Login(ctx context.Context, username, password string) (*
 	return acct, nil
 }
 
-// check compares password with the account's password and app passwords.
-func (a *Authenticator) check(ctx context.Context, acct *store.Account, password string) (bool, error) {
-	if a.cached(acct.PasswordHash, password) {
+// check compares password with the account's password (unless locked) and
+// app passwords.
+func (a *Authenticator) check(ctx context.Context, acct *store.Account, password string, locked bool) (bool, error) {
+	if !locked && a.cached(acct.PasswordHash, password) {
 		return true, nil
 	}
 	var hashErr error
-	if acct.PasswordHash == "" {
-		// No password set (an account for mail only): spend the same time.
+	if locked || acct.PasswordHash == "" {
+		// A locked password, or none set (an account for mail only):
+		// spend the same time.
 		a.dummyVerify(password)
 	} else {
 		ok, err := VerifyPassword(acct.PasswordHash, password)

@@ -244,6 +244,10 @@ func (a *Authenticator) SCRAMLookup(ctx context.Context, username string) (scram
 	if acct.Disabled {
 		return none, nil, fmt.Errorf("account %s disabled: %w", addr, ErrNoSCRAMKeys)
 	}
+	if a.Locked != nil && a.Locked(acct.Address) {
+		// SCRAM proves the account password, which is locked.
+		return none, nil, fmt.Errorf("account %s locked: %w", addr, ErrNoSCRAMKeys)
+	}
 	if acct.SCRAMSHA256 == "" {
 		return none, nil, fmt.Errorf("account %s: %w (set its password again)", addr, ErrNoSCRAMKeys)
 	}

@@ -54,6 +54,10 @@ type Server struct {
 	// RuntimeDir holds the change-feed sockets; default /run/gannet when it is
 	// writable, else StateDir/run.
 	RuntimeDir string `toml:"runtime_dir"`
+	// ProxyTrustedNetworks are the proxies (addresses or CIDR networks)
+	// whose PROXY protocol header a listener with proxy_protocol = true
+	// believes; a connection from anywhere else is refused there.
+	ProxyTrustedNetworks []string `toml:"proxy_trusted_networks"`
 }
 
 // Store selects and tunes the message store.
@@ -70,6 +74,10 @@ type Store struct {
 	GroupCommitWindow Duration `toml:"group_commit_window"`
 	// GroupCommitMax is the most messages one commit carries.
 	GroupCommitMax int `toml:"group_commit_max"`
+	// ChangeLogRetention is how long the change log (CONDSTORE, QRESYNC,
+	// JMAP changes) keeps an entry; a client resynchronising from further
+	// back is told of expunges by comparing UIDs instead.
+	ChangeLogRetention Duration `toml:"change_log_retention"`
 }
 
 // Directory sets how addresses resolve to accounts.
@@ -287,9 +295,22 @@ type Sieved struct {
 	Listeners []Listener `toml:"listener"`
 }
 
-// Spamd configures the spam filter service.
+// Spamd configures the spam filter service (spamd) and spamc.
 type Spamd struct {
 	Listeners []Listener `toml:"listener"`
+	// MaxMessageSize bounds a message a client sends (SPAMD
+	// Content-length) or the MTA passes (milter); a larger one is refused
+	// (SPAMD, EX_DATAERR) or passes unchecked (milter).
+	MaxMessageSize int64 `toml:"max_message_size"`
+	// Timeout bounds one SPAMD exchange and each wait for the MTA's next
+	// milter packet.
+	Timeout Duration `toml:"timeout"`
+	// AllowTell lets clients train the Bayes classifier with TELL (spamc
+	// -L), as SpamAssassin's spamd --allow-tell.
+	AllowTell bool `toml:"allow_tell"`
+	// MilterQuarantine asks the MTA to hold spam (Postfix: the hold queue)
+	// rather than deliver it with X-Spam-Flag: YES.
+	MilterQuarantine bool `toml:"milter_quarantine"`
 }
 
 // DNS configures the resolver used for MX, SPF, DKIM, DMARC and blocklists.

@@ -10,12 +10,18 @@ import "time"
 // contrib/gannet.toml shows each of them.
 func Default() *Config {
 	c := &Config{
+		Server: Server{
+			// A PROXY protocol proxy on the same host (HAProxy, nginx).
+			ProxyTrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
+		},
 		Store: Store{
 			Driver:            "sqlite",
 			BusyTimeout:       D(30 * time.Second),
 			ReadConnections:   4,
 			GroupCommitWindow: D(2 * time.Millisecond),
 			GroupCommitMax:    256,
+			// Long enough for a laptop back from holidays.
+			ChangeLogRetention: D(60 * 24 * time.Hour),
 		},
 		Directory: Directory{
 			SubaddressSeparator: "+",
@@ -95,6 +101,9 @@ func Default() *Config {
 				{Name: "spamd", Address: "127.0.0.1:783"},
 				{Name: "milter", Address: "127.0.0.1:11332"},
 			},
+			MaxMessageSize: 10 << 20,
+			Timeout:        D(time.Minute),
+			AllowTell:      true,
 		},
 		DNS: DNS{Timeout: D(5 * time.Second)},
 	}

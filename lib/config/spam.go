@@ -18,6 +18,14 @@ type Spam struct {
 	DNSBL    []DNSBL    `toml:"dnsbl"`    // spamdnsbl.go
 	Phishing Phishing   `toml:"phishing"` // spamphish.go
 	Greylist Greylist   `toml:"greylist"` // spamgrey.go
+	// Reputation, TrustedReplies and Traps: spamgrey.go.
+	Reputation     Reputation     `toml:"reputation"`
+	TrustedReplies TrustedReplies `toml:"trusted_replies"`
+	// Traps are spam-trap addresses: smtpd accepts mail to them (whether
+	// or not an account has the address), discards it and trains it as
+	// spam, and counts it against the sender's reputation.
+	Traps []string `toml:"traps"`
+	Pyzor Pyzor    `toml:"pyzor"` // spamdnsbl.go
 }
 
 // defaultSpam returns the defaults of [spam].
@@ -31,6 +39,10 @@ func defaultSpam() Spam {
 		DNSBL:           defaultDNSBL(),
 		Phishing:        defaultPhishing(),
 		Greylist:        defaultGreylist(),
+		Reputation:      defaultReputation(),
+		TrustedReplies:  defaultTrustedReplies(),
+		Traps:           []string{},
+		Pyzor:           defaultPyzor(),
 	}
 }
 
@@ -45,4 +57,7 @@ func (c *Config) validateSpam(v *validator) {
 	c.validateDNSBL(v)
 	c.validatePhishing(v)
 	c.validateGreylist(v)
+	c.validateReputation(v)
+	c.validateTrustedReplies(v)
+	c.validateTraps(v)
 }

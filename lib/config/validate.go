@@ -130,6 +130,9 @@ func (c *Config) validate() []*Error {
 		v.fail("store.group_commit_window", "%s: too long (at most 1s): every delivery waits this long", st.GroupCommitWindow)
 	}
 	v.atLeast("store.group_commit_max", int64(st.GroupCommitMax), 1)
+	if st.ChangeLogRetention.Duration < time.Hour {
+		v.fail("store.change_log_retention", "%s: too short (at least 1h): clients resynchronising from further back cost a mailbox scan", st.ChangeLogRetention)
+	}
 
 	dir := c.Directory
 	if sep := dir.SubaddressSeparator; sep != "" {
@@ -161,6 +164,7 @@ func (c *Config) validate() []*Error {
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
 	c.validateListeners(v)
+	c.validateProxy(v) // proxy.go
 
 	sm := c.SMTPD
 	v.atLeast("smtpd.max_message_size", sm.MaxMessageSize, 1)
@@ -232,6 +236,9 @@ func (c *Config) validate() []*Error {
 
 	v.atLeast("imapd.max_literal_size", c.IMAPD.MaxLiteralSize, 1)
 	v.positive("imapd.idle_timeout", c.IMAPD.IdleTimeout)
+
+	v.atLeast("spamd.max_message_size", c.Spamd.MaxMessageSize, 1)
+	v.positive("spamd.timeout", c.Spamd.Timeout)
 
 	if r := c.DNS.Resolver; r != "" {
 		if _, err := parseResolver(r); err != nil {

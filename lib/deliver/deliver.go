@@ -149,8 +149,28 @@ type Delivery struct {
 	// Mailbox and Flags say where and how it is filed.
 	Mailbox string
 	Flags   []string
+	// Create makes Mailbox when it does not exist (Sieve's fileinto
+	// :create); otherwise a missing mailbox means INBOX.
+	Create bool
+	// Also are more copies to file, each in its own mailbox (Sieve's keep
+	// and several fileinto): all are stored in one transaction with the
+	// first.
+	Also []Filing
 	// Discard drops the message for this account.
 	Discard bool
+}
+
+// Filing is one more copy of a delivery.
+type Filing struct {
+	Mailbox string
+	Flags   []string
+	Create  bool
+}
+
+// target is a resolved Filing.
+type target struct {
+	mailbox int64
+	flags   []string
 }
 
 // AddFilter registers f. Add every filter before the first Deliver.
@@ -171,6 +191,7 @@ type job struct {
 	rcpts   []int // indices into the request's recipients
 	mailbox int64
 	meta    *store.Meta
+	also    []target
 	err     *reply.Error
 	done    bool // reached (stored or discarded)
 }
@@ -320,26 +341,57 @@ func (d *Deliverer) prepare(ctx context.Context, j *job) {
 			return
 		}
 	}
-	if err := CheckFlags(j.del.Flags); err != nil {
-		j.err = reply.Wrap(err, 451, "4.3.0", "filter", "temporary local problem, try again later")
-		return
+	for _, f := range append([]Filing{{Flags: j.del.Flags}}, j.del.Also...) {
+		if err := CheckFlags(f.Flags); err != nil {
+			j.err = reply.Wrap(err, 451, "4.3.0", "filter", "temporary local problem, try again later")
+			return
+		}
 	}
-	acct := j.del.Account.ID
-	name := j.del.Mailbox
-	if name == "" || strings.EqualFold(name, Inbox) {
-		name = Inbox
-	}
-	mb, err := d.st.GetMailbox(ctx, acct, name)
-	if errors.Is(err, store.ErrNotFound) && name != Inbox {
-		d.log.Info("no such mailbox, filing into INBOX", "account", j.del.Account.Address, "mailbox", name)
-		name = Inbox
-		mb, err = d.st.GetMailbox(ctx, acct, name)
-	}
+	name, id, err := d.mailbox(ctx, j.del.Account, j.del.Mailbox, j.del.Create)
 	if err != nil {
 		j.err = reply.Wrap(err, 451, "4.3.0", "store", "temporary local problem, try again later")
 		return
 	}
-	j.del.Mailbox, j.mailbox = name, mb.ID
+	j.del.Mailbox, j.mailbox = name, id
+	seen := map[int64]bool{id: true}
+	for _, f := range j.del.Also {
+		_, id, err := d.mailbox(ctx, j.del.Account, f.Mailbox, f.Create)
+		if err != nil {
+			j.err = reply.Wrap(err, 451, "4.3.0", "store", "temporary local problem, try again later")
+			return
+		}
+		if !seen[id] { // RFC 5228 section 2.10.3: one copy per mailbox
+			seen[id] = true
+			j.also = append(j.also, target{id, f.Flags})
+		}
+	}
+}
+
+// mailbox finds the mailbox to file into: name ("" is INBOX), created when
+// create is set and it is missing, else INBOX in its place.
+func (d *Deliverer) mailbox(ctx context.Context, acct *store.Account, name string, create bool) (string, int64, error) {
+	if name == "" || strings.EqualFold(name, Inbox) {
+		name = Inbox
+	}
+	mb, err := d.st.GetMailbox(ctx, acct.ID, name)
+	if errors.Is(err, store.ErrNotFound) && name != Inbox && create {
+		err = d.st.CreateMailbox(ctx, &store.Mailbox{AccountID: acct.ID, Name: name, Subscribed: true})
+		if err == nil {
+			d.log.Info("mailbox created for delivery", "account", acct.Address, "mailbox", name)
+		}
+		if err == nil || errors.Is(err, store.ErrExists) {
+			mb, err = d.st.GetMailbox(ctx, acct.ID, name)
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) && name != Inbox {
+		d.log.Info("no such mailbox, filing into INBOX", "account", acct.Address, "mailbox", name)
+		name = Inbox
+		mb, err = d.st.GetMailbox(ctx, acct.ID, name)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return name, mb.ID, nil
 }
 
 // store stores the prepared jobs: one AddMessages call for all (one
@@ -357,10 +409,23 @@ func (d *Deliverer) store(ctx context.Context, jobs []*job, date time.Time, key 
 	if len(ready) == 0 {
 		return
 	}
-	msgs := make([]store.NewMessage, len(ready))
-	for i, j := range ready {
-		msgs[i] = store.NewMessage{AccountID: j.del.Account.ID, MailboxID: j.mailbox, Raw: j.del.Raw,
-			Meta: *j.meta, Flags: j.del.Flags, InternalDate: date, DeliveryKey: key}
+	msgsOf := func(j *job) []store.NewMessage {
+		out := []store.NewMessage{{AccountID: j.del.Account.ID, MailboxID: j.mailbox, Raw: j.del.Raw,
+			Meta: *j.meta, Flags: j.del.Flags, InternalDate: date, DeliveryKey: key}}
+		for i, t := range j.also {
+			k := key
+			if k != "" {
+				// Each copy is its own delivery for idempotence.
+				k = fmt.Sprintf("%s/%d", key, i+1)
+			}
+			out = append(out, store.NewMessage{AccountID: j.del.Account.ID, MailboxID: t.mailbox, Raw: j.del.Raw,
+				Meta: *j.meta, Flags: t.flags, InternalDate: date, DeliveryKey: k})
+		}
+		return out
+	}
+	var msgs []store.NewMessage
+	for _, j := range ready {
+		msgs = append(msgs, msgsOf(j)...)
 	}
 	_, err := d.st.AddMessages(ctx, msgs)
 	if err == nil {
@@ -376,9 +441,9 @@ func (d *Deliverer) store(ctx context.Context, jobs []*job, date time.Time, key 
 		return
 	}
 	var wg sync.WaitGroup
-	for i, j := range ready {
+	for _, j := range ready {
 		wg.Go(func() {
-			if _, err := d.st.AddMessages(ctx, msgs[i:i+1]); err != nil {
+			if _, err := d.st.AddMessages(ctx, msgsOf(j)); err != nil {
 				j.err = d.storeError(err)
 			} else {
 				j.done = true

@@ -28,7 +28,7 @@ func threadID(m *store.Message) string {
 }
 
 // mailboxID is a mailbox's MAILBOXID (RFC 8474 section 4).
-func mailboxID(id int64) string { return "F" + strconv.FormatInt(id, 10) }
+func mailboxID(id int64) string { return store.MailboxObjectID(id) }
 
 // writeObjectItem writes the value of an EMAILID, THREADID, SAVEDATE or
 // PREVIEW FETCH item; it reports false for other kinds.

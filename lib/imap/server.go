@@ -68,6 +68,9 @@ type Server struct {
 	// OnAuthFailure, when set, is told of every failed authentication
 	// (the hook for the auto-ban counters).
 	OnAuthFailure func(remote net.Addr, username string)
+	// OnProtocolError, when set, is told of every BAD answer given before
+	// login (the auto-ban's count of protocol errors; see ban.go).
+	OnProtocolError func(remote net.Addr)
 	// OnTrain, when set, is told of the Junk training events a session
 	// has recorded in the store (junk.go), for a trainer in the same
 	// process; it must not block.

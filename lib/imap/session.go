@@ -171,6 +171,7 @@ func (s *session) readFailed(err error) bool {
 // countBad counts a BAD answer and reports whether the session goes on.
 func (s *session) countBad() bool {
 	s.bad++
+	s.reportBad()
 	if s.bad >= maxBadCommands {
 		s.w.Status("", "BYE", "", "Too many invalid commands")
 		s.w.Flush()

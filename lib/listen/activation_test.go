@@ -246,7 +246,7 @@ func TestInheritedSocketErrors(t *testing.T) {
 		{"not a socket", "smtp", nil, func(*testing.T) *os.File { return regular }, "not a listening stream socket"},
 		// The config entry of the same name lends its options (not its
 		// address) to the inherited socket.
-		{"proxy protocol", "smtp", []string{helperEnv + "_PROXY=smtp"}, nil, `"smtp": proxy_protocol is not supported yet`},
+		{"proxy protocol", "smtp", []string{helperEnv + "_PROXY=smtp"}, nil, `"smtp": proxy_protocol is set but no proxy is trusted`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,13 @@
 // https, sieve, spamd, milter. Without socket activation a daemon listens on
 // the addresses of its [[NAME.listener]] sections in the configuration.
 //
+// A listener with proxy_protocol = true reads the PROXY protocol header
+// (version 1 or 2) of every connection from a trusted proxy before Accept
+// returns it, so that RemoteAddr is the client's address (proxy.go).
+// TLSConfigWithStore serves certificates from the store by server name,
+// from the configured files, or self-signed, and answers TLS-ALPN-01
+// validations (tls.go, storecert.go).
+//
 // Ready, Stopping and Status speak the sd_notify protocol (Type=notify
 // services); SignalContext turns SIGTERM and SIGINT into a cancelled context;
 // Serve accepts on every listener and, when its context ends, stops accepting
@@ -19,7 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,15 +92,48 @@ type Listener struct {
 // that path is left alone and reported.
 //
 // On error every socket opened so far is closed.
-func Open(ctx context.Context, cfg []config.Listener) ([]Listener, error) {
-	if files := activation.Files(true); len(files) > 0 {
-		return fromActivation(files, cfg)
+//
+// A listener with proxy_protocol = true reads a PROXY protocol header (v1 or
+// v2) from every connection before Accept returns it, and only from the
+// proxies named with TrustedProxies; see that option.
+func Open(ctx context.Context, cfg []config.Listener, opts ...Option) ([]Listener, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return fromConfig(ctx, cfg)
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if files := activation.Files(true); len(files) > 0 {
+		return fromActivation(files, cfg, &o)
+	}
+	return fromConfig(ctx, cfg, &o)
+}
+
+// Option changes how Open sets up its listeners.
+type Option func(*options)
+
+type options struct {
+	trusted []netip.Prefix
+	log     *slog.Logger
+}
+
+// TrustedProxies names the proxies (server.proxy_trusted_networks, parsed
+// by config.Server.ProxyPrefixes) whose PROXY protocol header a listener
+// with proxy_protocol = true believes. Without it no proxy is trusted and
+// such a listener is an error.
+func TrustedProxies(nets []netip.Prefix) Option {
+	return func(o *options) { o.trusted = nets }
+}
+
+// WithLog sets the logger of the listeners' own complaints (a connection
+// refused for its PROXY header); default slog.Default().
+func WithLog(log *slog.Logger) Option {
+	return func(o *options) { o.log = log }
 }
 
 // fromActivation turns the inherited descriptors into Listeners.
-func fromActivation(files []*os.File, cfg []config.Listener) ([]Listener, error) {
+func fromActivation(files []*os.File, cfg []config.Listener, o *options) ([]Listener, error) {
 	defer func() {
 		for _, f := range files {
 			f.Close() // net.FileListener holds its own duplicate
@@ -118,7 +160,7 @@ func fromActivation(files []*os.File, cfg []config.Listener) ([]Listener, error)
 		// ignored) still apply to the inherited socket.
 		for _, c := range cfg {
 			if c.Name == name {
-				wrapped, err := applyOptions(nl, c)
+				wrapped, err := applyOptions(nl, c, o)
 				if err != nil {
 					nl.Close()
 					closeAll(ls)
@@ -134,10 +176,10 @@ func fromActivation(files []*os.File, cfg []config.Listener) ([]Listener, error)
 }
 
 // fromConfig listens on the configured addresses.
-func fromConfig(ctx context.Context, cfg []config.Listener) ([]Listener, error) {
+func fromConfig(ctx context.Context, cfg []config.Listener, o *options) ([]Listener, error) {
 	var ls []Listener
 	for _, c := range cfg {
-		l, err := listenOne(ctx, c)
+		l, err := listenOne(ctx, c, o)
 		if err != nil {
 			closeAll(ls)
 			return nil, err
@@ -147,7 +189,7 @@ func fromConfig(ctx context.Context, cfg []config.Listener) ([]Listener, error) 
 	return ls, nil
 }
 
-func listenOne(ctx context.Context, c config.Listener) (Listener, error) {
+func listenOne(ctx context.Context, c config.Listener, o *options) (Listener, error) {
 	if !Known(c.Name) {
 		return Listener{}, fmt.Errorf("listen: listener %q: unknown name (known: %s)", c.Name, strings.Join(knownNames, ", "))
 	}
@@ -174,7 +216,7 @@ func listenOne(ctx context.Context, c config.Listener) (Listener, error) {
 	if err != nil {
 		return Listener{}, fmt.Errorf("listen: listener %q: %w", c.Name, err)
 	}
-	wrapped, err := applyOptions(nl, c)
+	wrapped, err := applyOptions(nl, c, o)
 	if err != nil {
 		nl.Close()
 		return Listener{}, err
@@ -211,16 +253,16 @@ func removeStaleSocket(path string) error {
 }
 
 // applyOptions wraps a listener according to the options of its config
-// entry. It is the hook for the PROXY protocol: when proxy_protocol support
-// arrives, the wrapping listener (reading the PROXY v1/v2 header of every
-// connection and reporting the client's address as RemoteAddr) goes here.
-// Until then, asking for it is an error rather than a silent mix-up of every
-// client with the proxy's address.
-func applyOptions(nl net.Listener, c config.Listener) (net.Listener, error) {
-	if c.ProxyProtocol {
-		return nil, fmt.Errorf("listen: listener %q: proxy_protocol is not supported yet", c.Name)
+// entry: with proxy_protocol, in a listener that reads the PROXY header of
+// every connection (see proxy.go).
+func applyOptions(nl net.Listener, c config.Listener, o *options) (net.Listener, error) {
+	if !c.ProxyProtocol {
+		return nl, nil
 	}
-	return nl, nil
+	if len(o.trusted) == 0 {
+		return nil, fmt.Errorf("listen: listener %q: proxy_protocol is set but no proxy is trusted (server.proxy_trusted_networks)", c.Name)
+	}
+	return newProxyListener(nl, c.Name, o.trusted, o.log), nil
 }
 
 func closeAll(ls []Listener) {

@@ -117,7 +117,7 @@ func TestOpenConfigErrors(t *testing.T) {
 		{"bad address", config.Listener{Name: "imap", Address: "localhost"}, "neither host:port nor an absolute path"},
 		{"not a socket", config.Listener{Name: "lmtp", Address: regular}, "is not a socket; not removing it"},
 		{"socket in use", config.Listener{Name: "lmtp", Address: live}, "another process is listening"},
-		{"proxy protocol", config.Listener{Name: "smtp", Address: "127.0.0.1:0", ProxyProtocol: true}, "proxy_protocol is not supported yet"},
+		{"proxy protocol", config.Listener{Name: "smtp", Address: "127.0.0.1:0", ProxyProtocol: true}, "proxy_protocol is set but no proxy is trusted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

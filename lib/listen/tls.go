@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,11 +17,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"gannet/lib/config"
+	"gannet/lib/store"
 )
 
 // CertCheckInterval is how often, at most, the certificate files named in the
@@ -41,21 +44,42 @@ const (
 // Debian's snakeoil certificate); it is made anew at start when expired.
 const selfSignedValidity = 10 * 365 * 24 * time.Hour
 
-// TLSConfig returns the server TLS configuration for cfg.
+// TLSConfig returns the server TLS configuration for cfg, without
+// certificates from the store; see TLSConfigWithStore.
+func TLSConfig(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
+	return TLSConfigWithStore(cfg, log, nil)
+}
+
+// TLSConfigWithStore returns the server TLS configuration for cfg.
 //
-// With tls.cert_file and tls.key_file set, the certificate comes from those
-// files and is reloaded when they change (checked at most every
-// CertCheckInterval), so a renewed certificate is served without a restart; a
-// renewal that cannot be loaded (say, the key not yet written) is logged and
-// the previous certificate kept. The files must be loadable at start.
+// With certs set, the certificates in the store (put there by acmectl, or
+// imported) come first: the one whose names match the client's server name
+// (SNI; a wildcard covers one label) is served. The store is read at start
+// and checked again at most every CertCheckInterval, in the background and
+// only when handshakes happen, so a renewed certificate is served without a
+// restart and no handshake waits for the database. Expired certificates in
+// the store are passed over.
 //
-// Without them, a self-signed ECDSA P-256 certificate for server.hostname is
-// created in state_dir/tls on first start, with a warning in the log, and
-// reused afterwards (made anew if the hostname changed or it expired), so that
-// STARTTLS works out of the box.
+// For a server name no certificate in the store covers, the configured files
+// serve. With tls.cert_file and tls.key_file set, the certificate comes from
+// those files and is reloaded when they change (checked at most every
+// CertCheckInterval); a renewal that cannot be loaded (say, the key not yet
+// written) is logged and the previous certificate kept. The files must be
+// loadable at start.
+//
+// Without them, the store's certificate for server.hostname serves when
+// there is one; else a self-signed ECDSA P-256 certificate for
+// server.hostname, created in state_dir/tls on first start, with a warning
+// in the log, and reused afterwards (made anew if the hostname changed or it
+// expired), so that STARTTLS works out of the box.
+//
+// A client offering only the "acme-tls/1" protocol is validating a
+// TLS-ALPN-01 challenge (RFC 8737): it gets the challenge certificate that
+// acmectl stored for the server name (ALPNChallengeName), read from the
+// store for that handshake, and the handshake fails when there is none.
 //
 // MinVersion follows tls.min_version: "1.2" (the default) or "1.3".
-func TLSConfig(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
+func TLSConfigWithStore(cfg *config.Config, log *slog.Logger, certs store.Certificates) (*tls.Config, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -64,13 +88,16 @@ func TLSConfig(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
 		return nil, err
 	}
 	tc := &tls.Config{MinVersion: minVersion}
+	var fallback func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	fromFiles := false
 	switch {
 	case cfg.TLS.CertFile != "" && cfg.TLS.KeyFile != "":
 		r := &certReloader{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile, log: log, interval: certCheckInterval}
 		if err := r.load(); err != nil {
 			return nil, err
 		}
-		tc.GetCertificate = r.GetCertificate
+		fallback = r.GetCertificate
+		fromFiles = true
 	case cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "":
 		return nil, errors.New("listen: tls: cert_file and key_file go together; set both or neither")
 	default:
@@ -78,8 +105,33 @@ func TLSConfig(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		tc.Certificates = []tls.Certificate{*cert}
+		if certs == nil {
+			tc.Certificates = []tls.Certificate{*cert}
+			return tc, nil
+		}
+		fallback = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
 	}
+	if certs == nil {
+		tc.GetCertificate = fallback
+		return tc, nil
+	}
+	sc := &storeCerts{
+		certs:    certs,
+		log:      log,
+		interval: certCheckInterval,
+		fallback: fallback,
+		minVer:   minVersion,
+	}
+	if !fromFiles {
+		sc.hostname = strings.ToLower(cfg.Server.Hostname)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeReadTimeout)
+	defer cancel()
+	if err := sc.refresh(ctx); err != nil {
+		return nil, err
+	}
+	tc.GetCertificate = sc.GetCertificate
+	tc.GetConfigForClient = sc.GetConfigForClient
 	return tc, nil
 }
 

@@ -126,15 +126,15 @@ func ListenWith(ctx context.Context, opts ListenOptions) (*Listener, error) {
 }
 
 // Subscribe returns a channel of the events for accountID, or of every
-// account's events when accountID is 0 (queue events excepted), or of
-// the queue's events when it is QueueAccountID, and a function that ends
-// the subscription and closes the channel. Resync events (AccountID 0)
-// reach every subscriber. A subscriber that falls behind loses nothing that
+// account's events when accountID is 0 (queue and bans events excepted),
+// or of the queue's events when it is QueueAccountID, or of the bans'
+// events when it is BansAccountID, and a function that ends the
+// subscription and closes the channel. Resync events (AccountID 0) reach
+// every subscriber. A subscriber that falls behind loses nothing that
 // matters: while it is not reading, events are coalesced per account, the
 // newest modification sequence kept, so it always sees each account's
 // latest eventually. The channel is closed when the listener closes; on a
-// closed listener, or for a negative accountID other than QueueAccountID,
-// it is closed at once.
+// closed listener, or for another negative accountID, it is closed at once.
 func (l *Listener) Subscribe(accountID int64) (<-chan Event, func()) {
 	s := &subscriber{
 		account: accountID,
@@ -143,7 +143,7 @@ func (l *Listener) Subscribe(accountID int64) (<-chan Event, func()) {
 		wg:      &l.wg,
 	}
 	l.mu.Lock()
-	if l.closed || accountID < QueueAccountID {
+	if l.closed || (accountID < 0 && !special(accountID)) {
 		l.mu.Unlock()
 		close(s.out)
 		return s.out, func() {}
@@ -279,7 +279,7 @@ func (l *Listener) dispatch(events []Event) {
 		for s := range l.subs[ev.AccountID] {
 			s.offer(ev)
 		}
-		if ev.AccountID == QueueAccountID {
+		if special(ev.AccountID) {
 			continue // not an account's change
 		}
 		for s := range l.subs[0] {

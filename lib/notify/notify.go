@@ -25,7 +25,9 @@
 // queue changed": smtpd publishes it after queueing a message and queuectl
 // after making entries due, so that queued looks at the queue at once. It
 // reaches only the subscribers of QueueAccountID, never those of every
-// account.
+// account. Likewise an event with AccountID BansAccountID (ModSeq 0) says
+// "the bans or the allow-list changed" (lib/ban) and reaches only the
+// subscribers of BansAccountID.
 //
 // # Wire format
 //
@@ -43,6 +45,14 @@ import (
 // QueueAccountID is the AccountID of an event that says the mail queue
 // changed (see the package documentation).
 const QueueAccountID int64 = -1
+
+// BansAccountID is the AccountID of an event that says the bans or the
+// allow-list changed (see the package documentation). The negative numbers
+// between it and QueueAccountID are not events.
+const BansAccountID int64 = -7
+
+// special reports whether id is the AccountID of a queue or bans event.
+func special(id int64) bool { return id == QueueAccountID || id == BansAccountID }
 
 // Event says that an account's data changed up to a modification sequence.
 type Event struct {
@@ -83,8 +93,8 @@ func encode(events []Event) [][]byte {
 }
 
 // decode parses one datagram. It rejects wrong versions and sizes, negative
-// account IDs other than QueueAccountID, and resync and queue records
-// (accounts 0 and QueueAccountID) carrying a modification sequence.
+// account IDs other than QueueAccountID and BansAccountID, and resync,
+// queue and bans records carrying a modification sequence.
 func decode(b []byte) ([]Event, error) {
 	if len(b) < 1+recordSize || len(b) > maxDatagram || (len(b)-1)%recordSize != 0 {
 		return nil, fmt.Errorf("%w: %d bytes", errBadDatagram, len(b))
@@ -98,7 +108,7 @@ func decode(b []byte) ([]Event, error) {
 			AccountID: int64(binary.BigEndian.Uint64(r)),
 			ModSeq:    binary.BigEndian.Uint64(r[8:]),
 		}
-		if ev.AccountID < QueueAccountID || (ev.AccountID <= 0 && ev.ModSeq != 0) {
+		if (ev.AccountID < 0 && !special(ev.AccountID)) || (ev.AccountID <= 0 && ev.ModSeq != 0) {
 			return nil, fmt.Errorf("%w: bad record %+v", errBadDatagram, ev)
 		}
 		events = append(events, ev)

@@ -91,11 +91,12 @@ func NewPublisher(dir string) (*Publisher, error) {
 
 // Publish announces ev to every listener, best effort. It never blocks on
 // the network or on a receiver. An event with AccountID 0 is a resync (its
-// ModSeq is ignored), one with QueueAccountID says the queue changed; one
-// with another negative AccountID is ignored. Publish after Close does
+// ModSeq is ignored), one with QueueAccountID says the queue changed, one
+// with BansAccountID that the bans changed; one with another negative
+// AccountID is ignored. Publish after Close does
 // nothing.
 func (p *Publisher) Publish(ev Event) {
-	if ev.AccountID < QueueAccountID {
+	if ev.AccountID < 0 && !special(ev.AccountID) {
 		return
 	}
 	p.mu.Lock()

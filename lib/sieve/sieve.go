@@ -6,7 +6,12 @@
 // deliver, smtpd). The engine behind it lives in the other files.
 package sieve
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
 
 // Limits bound what a script may cost. The zero value of a field means its
 // default (DefaultLimits).
@@ -23,6 +28,9 @@ type Limits struct {
 	MaxNesting int
 	// MaxActions per run (default 32).
 	MaxActions int
+	// MaxCPUTime a run may take, measured as wall time (default 30s, as
+	// Pigeonhole's sieve_max_cpu_time).
+	MaxCPUTime time.Duration
 }
 
 // Error is a compile error: where and what.
@@ -33,4 +41,84 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+}
+
+// Script is a compiled Sieve script, safe for concurrent runs.
+type Script struct {
+	cmds     []*cmd
+	required map[string]bool
+	lim      Limits
+	opt      Options
+	name     string
+	// globals are the variables the script declared with "global".
+	globals map[string]bool
+}
+
+// Compile parses and validates a script. A bad script yields an *ErrorList
+// naming every problem found with its line and column. Included scripts
+// (RFC 6609) are loaded through opt.Include and compiled now.
+func Compile(src []byte, opt *Options) (*Script, error) {
+	if opt == nil {
+		opt = &Options{}
+	}
+	return compile(src, opt, "", &compileState{loading: map[incKey]bool{}, done: map[incKey]*Script{}})
+}
+
+type incKey struct {
+	name   string
+	global bool
+}
+
+// compileState is shared by a script and the scripts it includes.
+type compileState struct {
+	loading map[incKey]bool
+	done    map[incKey]*Script
+	depth   int
+	count   int
+}
+
+func compile(src []byte, opt *Options, name string, cs *compileState) (*Script, error) {
+	lim := opt.Limits.withDefaults()
+	if len(src) > lim.MaxScriptSize {
+		return nil, &ErrorList{{Line: 1, Column: 1, Msg: fmt.Sprintf("script is too large (%d bytes, the limit is %d)", len(src), lim.MaxScriptSize)}}
+	}
+	s := &Script{lim: lim, opt: *opt, name: name, globals: map[string]bool{}}
+	cmds, v := validateScript(src, opt, lim, s, cs)
+	if len(v.errs) > 0 {
+		el := v.errs
+		return nil, &el
+	}
+	s.cmds = cmds
+	s.required = v.required
+	return s, nil
+}
+
+// Extensions returns the capability strings supported (for ManageSieve's
+// SIEVE capability), sorted.
+func Extensions() []string { return supported() }
+
+// Requires reports the extensions the script requires.
+func (s *Script) Requires() []string {
+	var l []string
+	for e := range s.required {
+		l = append(l, e)
+	}
+	sort.Strings(l)
+	return l
+}
+
+// Run executes the script against env. The returned Outcome lists the
+// actions to perform, ending with the implicit keep when it was not
+// cancelled (RFC 5228 section 2.10.2).
+//
+// A run-time error (a limit exceeded, a failed include, a conflict between
+// actions, a callback's error) is returned together with an Outcome that
+// holds only the implicit keep: as RFC 5228 section 2.10.6 requires, the
+// caller then files the message into INBOX, ignoring the script's actions.
+func (s *Script) Run(ctx context.Context, env *Env) (*Outcome, error) {
+	in := newInterp(ctx, s, env)
+	if err := in.run(); err != nil {
+		return &Outcome{Actions: []Action{Keep{Implicit: true}}}, err
+	}
+	return in.outcome(), nil
 }

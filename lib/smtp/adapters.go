@@ -32,9 +32,9 @@ func (k *checker) CheckMessage(ctx context.Context, env *Envelope, msg []byte) (
 	if v.Code >= 400 {
 		return header, cleaned, reply.New(v.Code, fmt.Sprintf("%d.%d.%d", v.Enhanced[0], v.Enhanced[1], v.Enhanced[2]), v.Check, v.Message)
 	}
-	// TODO(issue 6): v.Quarantine should file the message as junk (the
-	// spam filter's deliver.Filter); until then it is delivered as is,
-	// with the DMARC failure in Authentication-Results.
+	// The spam filter reuses the results, and files a message whose
+	// DMARC policy says quarantine as junk.
+	env.Auth, env.Quarantine = res, v.Quarantine
 	return header, cleaned, nil
 }
 
@@ -126,8 +126,10 @@ func (m *milterSession) Data(ctx context.Context, env *Envelope, msg []byte) ([]
 	if err := actionError(res.Action); err != nil {
 		return nil, err
 	}
-	// TODO(issue 6): milter.Quarantine should file the message as junk;
-	// until then it is delivered.
+	if res.Action.Kind == milter.Quarantine {
+		// Filed as junk by the spam filter (DMARC_QUARANTINE).
+		env.Quarantine = true
+	}
 	out, err := res.Apply(msg)
 	if err != nil {
 		return nil, reply.Wrap(err, 451, "4.3.0", "milter", "Temporary local problem, try again later")

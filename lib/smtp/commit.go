@@ -85,6 +85,15 @@ func (s *session) commit(ctx context.Context, t *txn, body []byte) (map[string]*
 		}
 		sender, targets = s.applyEnvelope(ctx, env, sender, targets)
 	}
+	if traps := t.traps(); len(traps) > 0 {
+		env.Trapped = true
+		if rf, ok := s.srv.Spam.(RcptFilter); ok {
+			rf.Trapped(ctx, env, traps, msg, len(targets) == 0)
+		}
+		if len(targets) == 0 {
+			return nil, len(msg), nil // accepted, and thrown away
+		}
+	}
 	if s.srv.Spam != nil {
 		out, err := s.srv.Spam.CheckSpam(ctx, env, msg)
 		if err != nil {
@@ -195,6 +204,9 @@ func (s *session) commit(ctx context.Context, t *txn, body []byte) (map[string]*
 func uniqueTargets(rcpts []rcpt) []rcpt {
 	var out []rcpt
 	for _, r := range rcpts {
+		if r.trap {
+			continue
+		}
 		if !slices.ContainsFunc(out, func(o rcpt) bool { return o.addr == r.addr }) {
 			out = append(out, r)
 		}
@@ -342,4 +354,15 @@ func (s *session) log(t *txn, start time.Time, size int, err *reply.Error) {
 		}
 	}
 	s.srv.Log.LogAttrs(context.Background(), level, "message", attrs...)
+}
+
+// traps lists the spam-trap recipients of the transaction.
+func (t *txn) traps() []string {
+	var out []string
+	for _, r := range t.rcpts {
+		if r.trap && !slices.Contains(out, r.addr) {
+			out = append(out, r.addr)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 
+	"gannet/lib/msgauth"
 	"gannet/lib/store"
 )
 
@@ -31,8 +32,16 @@ type Envelope struct {
 	Account *store.Account
 	// Sender is the envelope sender after rewriting; "" is the null sender.
 	Sender string
-	// Recipients are the accepted recipients after rewriting.
+	// Recipients are the accepted recipients after rewriting (spam traps
+	// left out).
 	Recipients []string
+	// Auth holds the SPF, DKIM, DMARC and ARC results once the
+	// MessageChecker has run (nil before, or without one), for the spam
+	// filter; Quarantine is set when the DMARC policy says quarantine.
+	Auth       *msgauth.Results
+	Quarantine bool
+	// Trapped is set when the message was also sent to a spam trap.
+	Trapped bool
 }
 
 // Rewriter rewrites envelope addresses before the directory looks them up

@@ -94,6 +94,9 @@ type Server struct {
 	// OnEnqueue is called after each message put into the queue, e.g. to
 	// tell queued over the change feed that there is work.
 	OnEnqueue func()
+	// Guard is told of failed AUTH and of abuse, and limits the messages
+	// per sender and per recipient domain (lib/ban; see ban.go).
+	Guard Guard
 
 	relay []netip.Prefix
 

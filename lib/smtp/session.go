@@ -46,6 +46,7 @@ type rcpt struct {
 	local  bool   // delivered here; otherwise queued for relay
 	notify []string
 	orcpt  string
+	trap   bool // a spam trap: accepted, its copy thrown away
 }
 
 var (
@@ -92,7 +93,7 @@ func (s *session) envelope() *Envelope {
 	if s.txn != nil {
 		e.Sender = s.txn.sender
 		for _, r := range s.txn.rcpts {
-			if !slices.Contains(e.Recipients, r.addr) {
+			if !r.trap && !slices.Contains(e.Recipients, r.addr) {
 				e.Recipients = append(e.Recipients, r.addr)
 			}
 		}
@@ -141,6 +142,7 @@ func (s *session) authDone(acct *store.Account, username string) {
 	log := s.srv.Log.With("session", s.c.id, "client", s.c.clientIP(), "role", s.role, "user", headerSafe(username, 320))
 	if acct == nil {
 		log.Warn("authentication failed")
+		s.reportAuthFailure(username)
 		if s.c.countError() {
 			s.c.closeAfter("421 4.7.0 Too many errors, closing connection")
 		}
@@ -216,6 +218,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 			return reply.New(550, "5.7.1", "sender", fmt.Sprintf("Sender address <%s> is not yours (%s)", headerSafe(sender, 320), s.acct.Address))
 		}
 	}
+	if err := s.limitSender(sender); err != nil {
+		return err
+	}
 	s.txn = &txn{sender: sender, opts: *opts}
 	if m := s.c.filter(); m != nil {
 		if err := m.Mail(ctx, s.envelope()); err != nil {
@@ -244,6 +249,12 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if s.srv.Rewriter != nil {
 		addr = s.srv.Rewriter.Recipient(addr)
 	}
+	if rf, ok := s.srv.Spam.(RcptFilter); ok && s.acct == nil && rf.IsTrap(addr) {
+		// A spam trap takes anything (smtpd accepts it even with no
+		// account behind it) and keeps nothing.
+		s.txn.rcpts = append(s.txn.rcpts, rcpt{given: to, addr: addr, trap: true})
+		return nil
+	}
 	res, err := s.srv.Dir.Resolve(ctx, addr)
 	switch {
 	case errors.Is(err, directory.ErrInvalidAddress):
@@ -266,6 +277,9 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	case s.acct == nil && !s.srv.relayAllowed(s.c.ip):
 		return reply.New(554, "5.7.1", "relay", fmt.Sprintf("<%s>: Relay access denied", headerSafe(res.Address, 320)))
 	}
+	if err := s.limitDomain(r.addr); err != nil {
+		return err
+	}
 	for _, n := range opts.Notify {
 		r.notify = append(r.notify, string(n))
 	}
@@ -277,6 +291,11 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 			return err
 		}
 	}
+	if rf, ok := s.srv.Spam.(RcptFilter); ok && s.acct == nil && s.role == RoleSMTP && !s.srv.relayAllowed(s.c.ip) {
+		if err := rf.Greylist(ctx, s.envelope(), r.addr); err != nil {
+			return err
+		}
+	}
 	s.txn.rcpts = append(s.txn.rcpts, r)
 	return nil
 }
@@ -285,6 +304,7 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 // smtpd.max_errors the session ends with a 421.
 func (s *session) refuse(err error) error {
 	re := reply.As(err)
+	s.reportRefusal(re)
 	if re.Err != nil && re.Temporary() {
 		// The client sees a 4xx; the operator needs the cause.
 		s.srv.Log.Warn("command failed", "session", s.c.id, "client", s.c.clientIP(), "reply", re.Error(), "err", re.Err)

@@ -40,6 +40,13 @@ type Envelope struct {
 	// Auth holds the SPF, DKIM, DMARC and ARC results when smtpd already
 	// has them; nil when unknown (the filter does not check them itself).
 	Auth *msgauth.Results
+	// Quarantine is set when the sender's DMARC policy asks for the message
+	// to be quarantined (msgauth's Verdict): the filter then adds
+	// DMARC_QUARANTINE, scored at the spam threshold, so it goes to Junk.
+	Quarantine bool
+	// Trapped is set when the message was also sent to a spam trap: the
+	// filter adds SPAM_TRAP, scored at the spam threshold.
+	Trapped bool
 	// AccountID is the local account the verdict is for (its Bayes model,
 	// its thresholds, its sent mail for trusted replies); 0 for the global
 	// model, as for a message to several accounts.
@@ -192,6 +199,12 @@ func (f *Filter) Check(ctx context.Context, m *Message, th *Thresholds) *Verdict
 	t := f.Thresholds
 	if th != nil {
 		t = *th
+	}
+	if m.Envelope.Quarantine {
+		r.Add("DMARC_QUARANTINE", t.Spam, "the sender's DMARC policy says quarantine")
+	}
+	if m.Envelope.Trapped {
+		r.Add("SPAM_TRAP", t.Spam, "also sent to a spam trap")
 	}
 	v := &Verdict{Tags: r.Tags(), Thresholds: t}
 	for _, tg := range v.Tags {

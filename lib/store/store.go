@@ -31,6 +31,8 @@ type Store interface {
 	Bans
 	SpamTokens
 	SpamTraining
+	SpamState    // spamstate.go
+	SieveTracker // spamstate.go
 	SieveScripts
 	Certificates
 	DKIMKeys
@@ -578,6 +580,31 @@ type Bans interface {
 	ListBans(ctx context.Context, now time.Time) ([]Ban, error)
 	// GetBan returns the live entry for key, or ErrNotFound.
 	GetBan(ctx context.Context, kind BanKind, key string, now time.Time) (*Ban, error)
+
+	// CountBanEvent adds one to the counter of event for (kind, key) and
+	// returns its new value. A counter whose window has run out at now
+	// starts again at one, with a new window of the given length.
+	CountBanEvent(ctx context.Context, kind BanKind, key, event string, window time.Duration, now time.Time) (int, error)
+	// ListBanCounters lists the counters whose window is still open at
+	// now, for (kind, key), or for every key of kind when key is "", by
+	// key and event.
+	ListBanCounters(ctx context.Context, kind BanKind, key string, now time.Time) ([]BanCounter, error)
+	// ResetBanCounters deletes the counters of (kind, key).
+	ResetBanCounters(ctx context.Context, kind BanKind, key string) error
+}
+
+// BanCounter counts the failures or abuse of one kind (Event: "auth",
+// "rcpt", "protocol", "scanner"...) from an address or for a login within
+// a window, for lib/ban.
+type BanCounter struct {
+	Kind  BanKind
+	Key   string
+	Event string
+	Count int
+	// Start is when the window began, Until when it ends.
+	Start, Until time.Time
+	// Last is the latest event.
+	Last time.Time
 }
 
 // ---------------------------------------------------------------------------
@@ -595,6 +622,22 @@ type BayesTotals struct {
 	Ham  uint32
 }
 
+// LearnResult says what LearnMessage did.
+type LearnResult int
+
+const (
+	// Learned: the message was new to the database and was trained.
+	Learned LearnResult = iota
+	// Relearned: it had been trained the other way; that was undone first.
+	Relearned
+	// AlreadyLearned: it had been trained the same way; nothing changed.
+	AlreadyLearned
+	// Forgotten: its earlier training was undone.
+	Forgotten
+	// NotLearned: forgetting a message that was never trained; nothing changed.
+	NotLearned
+)
+
 // SpamTokens stores Bayes token counts per account; account 0 is global.
 type SpamTokens interface {
 	// TrainTokens adds (or with negative deltas removes) one message's tokens.
@@ -602,6 +645,20 @@ type SpamTokens interface {
 	// TokenCounts returns the counts of the tokens that are known.
 	TokenCounts(ctx context.Context, accountID int64, tokens []uint64) (map[uint64]TokenCount, error)
 	BayesTotals(ctx context.Context, accountID int64) (BayesTotals, error)
+	// BayesGeneration returns BayesTotals and the database's generation, a
+	// number that changes whenever its tokens change (every TrainTokens and
+	// LearnMessage that changes something), so that a reader caching the
+	// counts knows when to read them again.
+	BayesGeneration(ctx context.Context, accountID int64) (BayesTotals, int64, error)
+	// LearnMessage trains (or with forget untrains) one message's distinct
+	// tokens as spam or ham, in one transaction with the record of learned
+	// messages (msgHash names the message): a message already learned the
+	// same way is not counted twice; one learned the other way is moved.
+	LearnMessage(ctx context.Context, accountID int64, msgHash uint64, tokens []uint64, spam, forget bool) (LearnResult, error)
+	// ScanTokens calls fn for every token of the account (0: global) whose
+	// spam+ham count is at least minTotal, in no particular order, within
+	// one read transaction.
+	ScanTokens(ctx context.Context, accountID int64, minTotal int, fn func(token uint64, c TokenCount) error) error
 }
 
 // TrainingEvent is a user's verdict on one message, waiting for the Bayes
@@ -630,6 +687,15 @@ type SpamTraining interface {
 	// ListTrainingEvents returns up to limit events with an ID above
 	// after, oldest first, of every account.
 	ListTrainingEvents(ctx context.Context, after int64, limit int) ([]TrainingEvent, error)
+	// ClaimTrainingEvents hands owner up to limit events past the durable
+	// cursor, oldest first, and leases them to owner until lease passes:
+	// while the lease holds, other owners get none. It returns nothing
+	// when another owner holds a live lease or no event waits.
+	ClaimTrainingEvents(ctx context.Context, owner string, limit int, lease time.Duration) ([]TrainingEvent, error)
+	// FinishTrainingEvents moves the cursor past through, deletes the
+	// events up to it and ends owner's lease. It fails when owner's lease
+	// was lost to another owner (the other owner applies the events).
+	FinishTrainingEvents(ctx context.Context, owner string, through int64) error
 }
 
 // ---------------------------------------------------------------------------

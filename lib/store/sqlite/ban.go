@@ -119,3 +119,79 @@ func (s *Store) GetBan(ctx context.Context, kind store.BanKind, key string, now 
 	}
 	return &b, nil
 }
+
+// maxBanEvent bounds the name of a counter's event.
+const maxBanEvent = 32
+
+// CountBanEvent adds one to the counter of event for (kind, key), starting
+// a new window when the old one has ended, and returns the count. It also
+// deletes the counters whose windows ended before now, so that counters of
+// passing strangers do not pile up.
+func (s *Store) CountBanEvent(ctx context.Context, kind store.BanKind, key, event string, window time.Duration, now time.Time) (int, error) {
+	switch {
+	case !validBanKind(kind):
+		return 0, fmt.Errorf("count ban event: unknown kind %q", kind)
+	case key == "":
+		return 0, errors.New("count ban event: empty key")
+	case event == "" || len(event) > maxBanEvent:
+		return 0, fmt.Errorf("count ban event: bad event name %q", event)
+	case window <= 0:
+		return 0, fmt.Errorf("count ban event: window %v is not positive", window)
+	}
+	t := dbTime(now)
+	until := dbTime(now.Add(window))
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ban_counters WHERE until < ?`, t); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO ban_counters (kind, key, event, count, start, until, last)
+			VALUES (?, ?, ?, 1, ?, ?, ?)
+			ON CONFLICT (kind, key, event) DO UPDATE SET
+				count = CASE WHEN until <= excluded.last THEN 1 ELSE count + 1 END,
+				start = CASE WHEN until <= excluded.last THEN excluded.start ELSE start END,
+				until = CASE WHEN until <= excluded.last THEN excluded.until ELSE until END,
+				last = excluded.last
+			RETURNING count`,
+			string(kind), key, event, t, until, t).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count ban event %s %s %s: %w", kind, key, event, err)
+	}
+	return n, nil
+}
+
+// ListBanCounters lists the counters of (kind, key), or of every key of
+// kind when key is "", whose windows are open at now.
+func (s *Store) ListBanCounters(ctx context.Context, kind store.BanKind, key string, now time.Time) ([]store.BanCounter, error) {
+	scan := func(sc rowScanner) (store.BanCounter, error) {
+		var c store.BanCounter
+		var k string
+		var start, until, last int64
+		if err := sc.Scan(&k, &c.Key, &c.Event, &c.Count, &start, &until, &last); err != nil {
+			return c, err
+		}
+		c.Kind = store.BanKind(k)
+		c.Start, c.Until, c.Last = goTime(start), goTime(until), goTime(last)
+		return c, nil
+	}
+	out, err := queryAll(ctx, s.rdb, scan, `SELECT kind, key, event, count, start, until, last FROM ban_counters
+		WHERE kind = ? AND (? = '' OR key = ?) AND until > ? ORDER BY key, event`,
+		string(kind), key, key, dbTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("list ban counters %s %s: %w", kind, key, err)
+	}
+	return out, nil
+}
+
+// ResetBanCounters deletes the counters of (kind, key); none is no error.
+func (s *Store) ResetBanCounters(ctx context.Context, kind store.BanKind, key string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM ban_counters WHERE kind = ? AND key = ?`, string(kind), key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reset ban counters %s %s: %w", kind, key, err)
+	}
+	return nil
+}

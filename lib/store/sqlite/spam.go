@@ -59,60 +59,66 @@ func (s *Store) TrainTokens(ctx context.Context, accountID int64, tokens []uint6
 			uniq = append(uniq, int64(t))
 		}
 	}
-	sd, hd := int64(spamDelta), int64(hamDelta)
-	grow := sd > 0 || hd > 0   // new tokens get rows
-	shrink := sd < 0 || hd < 0 // counts may reach zero
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for start := 0; start < len(uniq); start += spamChunk {
-			chunk := uniq[start:min(start+spamChunk, len(uniq))]
-			args := make([]any, 0, 4*len(chunk)+2)
-			var q string
-			if grow {
-				var b strings.Builder
-				b.WriteString(`INSERT INTO spam_tokens (account_id, token, spam, ham) VALUES `)
-				for i, t := range chunk {
-					if i > 0 {
-						b.WriteString(", ")
-					}
-					b.WriteString("(?, ?, ?, ?)")
-					args = append(args, accountID, t, max(sd, 0), max(hd, 0))
-				}
-				b.WriteString(` ON CONFLICT (account_id, token) DO UPDATE SET
-					spam = max(0, spam + ?), ham = max(0, ham + ?)`)
-				args = append(args, sd, hd)
-				q = b.String()
-			} else {
-				q = `UPDATE spam_tokens SET spam = max(0, spam + ?), ham = max(0, ham + ?)
-					WHERE account_id = ? AND token IN (` + spamPlaceholders(len(chunk)) + `)`
-				args = append(args, sd, hd, accountID)
-				for _, t := range chunk {
-					args = append(args, t)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return err
-			}
-			if shrink {
-				args = args[:0]
-				args = append(args, accountID)
-				for _, t := range chunk {
-					args = append(args, t)
-				}
-				if _, err := tx.ExecContext(ctx, `DELETE FROM spam_tokens WHERE account_id = ?
-					AND token IN (`+spamPlaceholders(len(chunk))+`) AND spam = 0 AND ham = 0`, args...); err != nil {
-					return err
-				}
-			}
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO spam_totals (account_id, spam, ham) VALUES (?, ?, ?)
-			ON CONFLICT (account_id) DO UPDATE SET spam = max(0, spam + ?), ham = max(0, ham + ?)`,
-			accountID, max(sd, 0), max(hd, 0), sd, hd)
-		return err
+		return trainTokensTx(ctx, tx, accountID, uniq, int64(spamDelta), int64(hamDelta))
 	})
 	if err != nil {
 		return fmt.Errorf("train tokens for account %d: %w", accountID, err)
 	}
 	return nil
+}
+
+// trainTokensTx applies the deltas to the distinct tokens uniq and to the
+// account's totals within tx, and bumps the account's generation.
+func trainTokensTx(ctx context.Context, tx *sql.Tx, accountID int64, uniq []int64, sd, hd int64) error {
+	grow := sd > 0 || hd > 0   // new tokens get rows
+	shrink := sd < 0 || hd < 0 // counts may reach zero
+	for start := 0; start < len(uniq); start += spamChunk {
+		chunk := uniq[start:min(start+spamChunk, len(uniq))]
+		args := make([]any, 0, 4*len(chunk)+2)
+		var q string
+		if grow {
+			var b strings.Builder
+			b.WriteString(`INSERT INTO spam_tokens (account_id, token, spam, ham) VALUES `)
+			for i, t := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?, ?)")
+				args = append(args, accountID, t, max(sd, 0), max(hd, 0))
+			}
+			b.WriteString(` ON CONFLICT (account_id, token) DO UPDATE SET
+				spam = max(0, spam + ?), ham = max(0, ham + ?)`)
+			args = append(args, sd, hd)
+			q = b.String()
+		} else {
+			q = `UPDATE spam_tokens SET spam = max(0, spam + ?), ham = max(0, ham + ?)
+				WHERE account_id = ? AND token IN (` + spamPlaceholders(len(chunk)) + `)`
+			args = append(args, sd, hd, accountID)
+			for _, t := range chunk {
+				args = append(args, t)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		if shrink {
+			args = args[:0]
+			args = append(args, accountID)
+			for _, t := range chunk {
+				args = append(args, t)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM spam_tokens WHERE account_id = ?
+				AND token IN (`+spamPlaceholders(len(chunk))+`) AND spam = 0 AND ham = 0`, args...); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO spam_totals (account_id, spam, ham, generation) VALUES (?, ?, ?, 1)
+		ON CONFLICT (account_id) DO UPDATE SET spam = max(0, spam + ?), ham = max(0, ham + ?),
+		generation = generation + 1`,
+		accountID, max(sd, 0), max(hd, 0), sd, hd)
+	return err
 }
 
 // TokenCounts returns the counts of those of tokens that are known, reading

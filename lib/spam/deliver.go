@@ -1,0 +1,34 @@
+package spam
+
+import (
+	"context"
+
+	"gannet/lib/deliver"
+	"gannet/lib/store"
+)
+
+// DeliveryFilter is the delivery filter that classifies a message for each
+// account it reaches (with the account's Bayes model and thresholds), for
+// the deliver program: mail handed over by another MTA was not seen by
+// smtpd's filter. It replaces the message's X-Spam-* fields with its own
+// verdict; JunkFilter, added after it, then files spam into Junk.
+func DeliveryFilter(f *Filter, st store.Store) deliver.Filter {
+	return func(ctx context.Context, d *deliver.Delivery) error {
+		clean := StripFields(d.Raw)
+		env := Envelope{MailFrom: d.Sender, Recipients: []string{d.Recipient}, AccountID: d.Account.ID}
+		m, err := NewMessage(clean, env)
+		if err != nil {
+			return err
+		}
+		var th *Thresholds
+		if t, err := st.SpamThresholds(ctx, d.Account.ID); err == nil {
+			th = &Thresholds{Spam: t.Spam, Reject: t.Reject}
+		}
+		v := f.Check(ctx, m, th)
+		fields := v.Fields()
+		raw := make([]byte, 0, len(fields)+len(clean))
+		raw = append(append(raw, fields...), clean...)
+		d.Raw, d.Parsed = raw, nil
+		return nil
+	}
+}

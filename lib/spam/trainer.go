@@ -1,0 +1,138 @@
+package spam
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"gannet/lib/store"
+)
+
+// The trainer applies the users' verdicts: the training events imapd
+// queues when a message moves into or out of Junk, or $Junk or $NotJunk is
+// set. Every process that runs it (spamd, imapd) polls the queue; the
+// store hands a batch to one process at a time under a lease
+// (ClaimTrainingEvents), the process trains each event's message into its
+// account's database and moves the durable cursor past the batch
+// (FinishTrainingEvents), which also deletes the applied events. A process
+// that dies with a batch leased leaves it to the next one once the lease
+// runs out; training the same message the same way twice counts once (the
+// store's record of learned messages), so that replay is harmless.
+
+// Trainer bounds.
+const (
+	trainBatch    = 200
+	trainLease    = 5 * time.Minute
+	maxTrainBytes = 16 << 20 // bytes of a message read for training
+)
+
+// RunTrainer applies training events every
+// Config.Spam.Bayes.TrainInterval (20 seconds by default) until ctx ends,
+// when it returns nil. Failures are logged and the events retried on the
+// next round. It returns an error at once only when it cannot run (no
+// store).
+func RunTrainer(ctx context.Context, d Deps) error {
+	if d.Store == nil {
+		return errors.New("bayes trainer: no store")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	every := 20 * time.Second
+	if d.Config != nil && d.Config.Spam.Bayes.TrainInterval.Duration > 0 {
+		every = d.Config.Spam.Bayes.TrainInterval.Duration
+	}
+	owner := TrainerOwner()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := ApplyTrainingEvents(ctx, d, owner)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Warn("bayes trainer", "err", err)
+		case n > 0:
+			log.Info("bayes trainer applied training events", "events", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// TrainerOwner names this process for the training-event lease.
+func TrainerOwner() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// ApplyTrainingEvents applies the training events waiting in the store,
+// batch after batch, as owner; it returns how many it applied. An event
+// whose message is gone from the store is dropped.
+func ApplyTrainingEvents(ctx context.Context, d Deps, owner string) (int, error) {
+	if d.Store == nil {
+		return 0, errors.New("apply training events: no store")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	total := 0
+	for {
+		evs, err := d.Store.ClaimTrainingEvents(ctx, owner, trainBatch, trainLease)
+		if err != nil || len(evs) == 0 {
+			return total, err
+		}
+		for _, e := range evs {
+			if err := applyEvent(ctx, d.Store, e); err != nil {
+				if ctx.Err() != nil {
+					return total, ctx.Err()
+				}
+				if errors.Is(err, store.ErrNotFound) {
+					log.Info("bayes trainer: message gone, event dropped", "event", e.ID, "account", e.AccountID)
+					continue
+				}
+				// Leave the batch leased: it is retried once the lease
+				// runs out, or by this process on its next round.
+				return total, fmt.Errorf("training event %d: %w", e.ID, err)
+			}
+		}
+		if err := d.Store.FinishTrainingEvents(ctx, owner, evs[len(evs)-1].ID); err != nil {
+			return total, err
+		}
+		total += len(evs)
+		if len(evs) < trainBatch {
+			return total, nil
+		}
+	}
+}
+
+// applyEvent trains one event's message.
+func applyEvent(ctx context.Context, st store.Store, e store.TrainingEvent) error {
+	rc, err := st.OpenBlob(ctx, e.BlobID)
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(io.LimitReader(rc, maxTrainBytes))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("read message %s: %w", e.BlobID, err)
+	}
+	m, err := NewMessage(raw, Envelope{AccountID: e.AccountID})
+	if err != nil {
+		return fmt.Errorf("parse message %s: %w", e.BlobID, err)
+	}
+	return Train(ctx, st, e.AccountID, m, e.Spam, false)
+}

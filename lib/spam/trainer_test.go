@@ -1,0 +1,166 @@
+package spam
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"gannet/lib/config"
+	"gannet/lib/message"
+	"gannet/lib/store"
+)
+
+// Training events queued by imapd end up in the account's database, each
+// applied once even with several trainers at work, and the queue empties.
+func TestApplyTrainingEvents(t *testing.T) {
+	st := openBayesStore(t)
+	ctx := context.Background()
+	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Address: "user@example.org"}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := st.GetMailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	var evs []store.TrainingEvent
+	for i := range 30 {
+		spam := i%2 == 0
+		m := corpusMessage(t, r, spam, i)
+		got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID,
+			Raw: m.Raw, Meta: message.Parse(m.Raw).Meta()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, store.TrainingEvent{AccountID: acct.ID, MessageID: got[0].ID,
+			BlobID: got[0].BlobID, Spam: spam, Source: "imap-move"})
+	}
+	// An event whose message is gone is dropped.
+	evs = append(evs, store.TrainingEvent{AccountID: acct.ID, MessageID: 999, BlobID: "00ff", Spam: true, Source: "imap-move"})
+	if err := st.AddTrainingEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	d := Deps{Config: config.Default(), Store: st}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	for w := range 3 {
+		wg.Go(func() {
+			n, err := ApplyTrainingEvents(ctx, d, fmt.Sprintf("owner-%d", w))
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			applied += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// A trainer that found the queue leased to another comes back later.
+	n, err := ApplyTrainingEvents(ctx, d, "owner-late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied += n
+	if applied != len(evs) {
+		t.Errorf("applied %d events, want %d", applied, len(evs))
+	}
+	tot, err := st.BayesTotals(ctx, acct.ID)
+	if err != nil || tot.Spam != 15 || tot.Ham != 15 {
+		t.Errorf("account totals %+v, %v; want 15 spam, 15 ham", tot, err)
+	}
+	if left, err := st.ListTrainingEvents(ctx, 0, 100); err != nil || len(left) != 0 {
+		t.Errorf("events left: %d, %v", len(left), err)
+	}
+}
+
+// A lease held by a process that died passes to another once it runs out.
+func TestTrainingLease(t *testing.T) {
+	st := openBayesStore(t)
+	ctx := context.Background()
+	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Address: "user@example.org"}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddTrainingEvents(ctx, []store.TrainingEvent{{AccountID: acct.ID, BlobID: "aa", Source: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := st.ClaimTrainingEvents(ctx, "dead", 10, 50*time.Millisecond); err != nil || len(evs) != 1 {
+		t.Fatalf("first claim: %v, %v", evs, err)
+	}
+	if evs, err := st.ClaimTrainingEvents(ctx, "other", 10, time.Minute); err != nil || len(evs) != 0 {
+		t.Fatalf("claim under a live lease: %v, %v", evs, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var evs []store.TrainingEvent
+	for len(evs) == 0 && time.Now().Before(deadline) {
+		var err error
+		evs, err = st.ClaimTrainingEvents(ctx, "other", 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(evs) != 1 {
+		t.Fatal("the lease never ran out")
+	}
+	if err := st.FinishTrainingEvents(ctx, "dead", evs[0].ID); err == nil {
+		t.Error("the dead owner finished events it lost")
+	}
+	if err := st.FinishTrainingEvents(ctx, "other", evs[0].ID); err != nil {
+		t.Error(err)
+	}
+}
+
+// RunTrainer applies events until its context ends, then returns nil.
+func TestRunTrainer(t *testing.T) {
+	st := openBayesStore(t)
+	c := config.Default()
+	c.Spam.Bayes.TrainInterval.Duration = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunTrainer(ctx, Deps{Config: c, Store: st}) }()
+	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Address: "user@example.org"}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.GetMailbox(ctx, acct.ID, "INBOX")
+	raw := []byte("From: a@b.example\r\nSubject: win\r\n\r\nwin a prize now\r\n")
+	got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID, Raw: raw, Meta: message.Parse(raw).Meta()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddTrainingEvents(ctx, []store.TrainingEvent{{AccountID: acct.ID, MessageID: got[0].ID, BlobID: got[0].BlobID, Spam: true, Source: "imap-move"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tot, err := st.BayesTotals(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Spam == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trainer did not apply the event")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunTrainer returned %v", err)
+	}
+}
