@@ -23,6 +23,8 @@ daemons=(
 	smtpd
 	queued
 	imapd
+	spamd
+	sieved
 )
 
 # How to reach each daemon (printed for those started).

@@ -26,6 +26,14 @@ declare -A need=(
 	# SpamAssassin's client and daemon, against Gannet's (tests/spamd_test.go).
 	[spamc]=spamc
 	[spamd]=spamd
+	# Pyzor's client and server, against Gannet's Pyzor client (lib/spam).
+	[pyzor]=pyzor
+	[pyzord]=pyzor
+)
+
+# Python module -> Debian package: pyzord keeps its database with dbm.gnu.
+declare -A python_need=(
+	[dbm.gnu]=python3-gdbm
 )
 
 # Perl module -> Debian package: swaks does TLS and AUTH through these.
@@ -40,6 +48,12 @@ for cmd in "${!need[@]}"; do
 	# postfix and smtp-source live in /usr/sbin, which a user's PATH may lack.
 	if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd ]]; then
 		pkg=${need[$cmd]}
+		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+	fi
+done
+for mod in "${!python_need[@]}"; do
+	if ! python3 -c "import $mod" >/dev/null 2>&1; then
+		pkg=${python_need[$mod]}
 		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
 	fi
 done

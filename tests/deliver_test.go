@@ -118,9 +118,13 @@ func TestDeliver(t *testing.T) {
 		t.Fatalf("status %d, stdout %q, stderr %q; want 0 and silence", r.status, r.stdout, r.stderr)
 	}
 	msgs, raws := s.mailbox(t, "alice@example.test", "INBOX")
-	want := "Return-Path: <s@remote.test>\r\n" + strings.ReplaceAll(msg("plain"), "\n", "\r\n")
-	if len(msgs) != 1 || string(raws[0]) != want || msgs[0].Meta.Subject != "plain" {
-		t.Fatalf("INBOX holds %d messages, first %q; want %q", len(msgs), raws, want)
+	// Return-Path, the spam filter's verdict (deliver classifies mail from
+	// another MTA), then the message as given.
+	verdict := regexp.MustCompile(`^Return-Path: <[^>]*>\r\n(X-Spam-Status: No, score=[-0-9.]+ required=5\.00\r\nX-Spam-Score: [-0-9.]+\r\nX-Spam-Result: [^\r]*\r\n( [^\r]*\r\n)*)`)
+	m := verdict.FindSubmatch(raws[0])
+	want := strings.ReplaceAll(msg("plain"), "\n", "\r\n")
+	if len(msgs) != 1 || m == nil || string(raws[0][len(m[0]):]) != want || msgs[0].Meta.Subject != "plain" {
+		t.Fatalf("INBOX holds %d messages, first %q; want Return-Path, X-Spam fields, then %q", len(msgs), raws, want)
 	}
 
 	for _, tc := range []struct {
@@ -194,12 +198,13 @@ func TestDeliver(t *testing.T) {
 	}
 	_, raws = s.mailbox(t, "bob@example.test", "INBOX")
 	for i, prefix := range map[int]string{
-		3: "Return-Path: <>\r\nFrom: Sender",
-		4: "Return-Path: <s2@remote.test>\r\nFrom: Sender",
-		5: "Return-Path: <mta@remote.test>\r\nFrom: Sender",
+		3: "Return-Path: <>\r\n",
+		4: "Return-Path: <s2@remote.test>\r\n",
+		5: "Return-Path: <mta@remote.test>\r\n",
 	} {
-		if !bytes.HasPrefix(raws[i], []byte(prefix)) {
-			t.Errorf("bob's message %d starts %q, want %q", i, raws[i][:min(len(raws[i]), 60)], prefix)
+		m := verdict.FindSubmatch(raws[i])
+		if !bytes.HasPrefix(raws[i], []byte(prefix)) || m == nil || !bytes.HasPrefix(raws[i][len(m[0]):], []byte("From: Sender")) {
+			t.Errorf("bob's message %d starts %q, want %q, the verdict, then From", i, raws[i][:min(len(raws[i]), 60)], prefix)
 		}
 	}
 

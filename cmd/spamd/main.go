@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gannet/lib/app"
+	"gannet/lib/ban"
 	"gannet/lib/listen"
 	"gannet/lib/msgauth"
 	"gannet/lib/spam"
@@ -77,10 +78,19 @@ func run(c *cli.Context) error {
 		Log:        log,
 	}
 
-	ls, err := listen.Open(ctx, cfg.Spamd.Listeners)
+	// Banned addresses are dropped at accept and connections limited,
+	// as in the other daemons (lib/ban).
+	bans, err := ban.Start(ctx, cfg, st, nil, log)
 	if err != nil {
 		return err
 	}
+	defer bans.Close()
+
+	ls, err := listen.Open(ctx, cfg.Spamd.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	if err != nil {
+		return err
+	}
+	ls = bans.Gate.Wrap(ls)
 	for _, l := range ls {
 		if l.Name != listen.Spamd && l.Name != listen.Milter {
 			for _, l := range ls {

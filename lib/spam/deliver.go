@@ -1,6 +1,7 @@
 package spam
 
 import (
+	"bytes"
 	"context"
 
 	"gannet/lib/deliver"
@@ -25,10 +26,23 @@ func DeliveryFilter(f *Filter, st store.Store) deliver.Filter {
 			th = &Thresholds{Spam: t.Spam, Reject: t.Reject}
 		}
 		v := f.Check(ctx, m, th)
-		fields := v.Fields()
-		raw := make([]byte, 0, len(fields)+len(clean))
-		raw = append(append(raw, fields...), clean...)
-		d.Raw, d.Parsed = raw, nil
+		d.Raw, d.Parsed = withFields(clean, v.Fields()), nil
 		return nil
 	}
+}
+
+// withFields puts the verdict's fields on top of msg, below the
+// Return-Path a final delivery added (RFC 5321 section 4.4: it comes
+// first).
+func withFields(msg, fields []byte) []byte {
+	at := 0
+	if bytes.HasPrefix(msg, []byte("Return-Path:")) {
+		if i := bytes.Index(msg, []byte("\r\n")); i >= 0 {
+			at = i + 2
+		}
+	}
+	out := make([]byte, 0, len(fields)+len(msg))
+	out = append(out, msg[:at]...)
+	out = append(out, fields...)
+	return append(out, msg[at:]...)
 }
