@@ -14,6 +14,7 @@ import (
 	"gannet/lib/imap"
 	"gannet/lib/listen"
 	"gannet/lib/notify"
+	"gannet/lib/spam"
 	"gannet/lib/store"
 )
 
@@ -87,6 +88,11 @@ func run(c *cli.Context) error {
 
 	// The full-text index for SEARCH BODY and TEXT fills in the background.
 	go (&fts.Indexer{Store: st, Log: log}).Run(ctx)
+	// Junk training events (moves into and out of Junk, $Junk and
+	// $NotJunk) reach the Bayes databases within a train_interval.
+	if cfg.Spam.Enabled && cfg.Spam.Bayes.Enabled {
+		go spam.RunTrainer(ctx, spam.Deps{Config: cfg, Store: st, Log: log})
+	}
 	// The change log keeps store.change_log_retention of history.
 	go store.PruneChangeLog(ctx, st, cfg.Store.ChangeLogRetention.Duration, time.Hour, log)
 

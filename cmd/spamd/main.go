@@ -78,6 +78,11 @@ func run(c *cli.Context) error {
 		Log:        log,
 	}
 
+	// Junk training events (moves into and out of Junk, $Junk and
+	// $NotJunk) reach the Bayes databases within a train_interval.
+	if cfg.Spam.Enabled && cfg.Spam.Bayes.Enabled {
+		go spam.RunTrainer(ctx, spam.Deps{Config: cfg, Store: st, Log: log})
+	}
 	// Banned addresses are dropped at accept and connections limited,
 	// as in the other daemons (lib/ban).
 	bans, err := ban.Start(ctx, cfg, st, nil, log)

@@ -161,12 +161,19 @@ func (f *sieveFilter) apply(ctx context.Context, d *Delivery, out *sieve.Outcome
 			// RFC 5429 section 2.1: the reason goes back to the sender.
 			return reply.New(550, "5.7.1", "sieve", "Rejected: "+oneLine(a.Reason))
 		case sieve.Redirect:
+			raw := d.Raw
+			if a.Message != nil {
+				raw = a.Message
+			}
+			// The engine skips a redirect back to a recipient this header
+			// names (a loop between two accounts' scripts).
+			raw = append([]byte("X-Sieve-Redirected-From: <"+oneLine(d.Account.Address)+">\r\n"), stripReturnPath(raw)...)
 			rcpt := store.QueueRecipient{Address: a.Address, ORcpt: "rfc822;" + d.Recipient}
 			if a.Notify != "" {
 				rcpt.Notify = strings.Split(strings.ToUpper(a.Notify), ",")
 			}
 			// RFC 5228 section 4.2: the envelope sender stays.
-			queue = append(queue, store.NewQueueEntry{Sender: d.Sender, Recipients: []store.QueueRecipient{rcpt}, Raw: stripReturnPath(d.Raw), DSNRet: strings.ToUpper(a.Ret)})
+			queue = append(queue, store.NewQueueEntry{Sender: d.Sender, Recipients: []store.QueueRecipient{rcpt}, Raw: raw, DSNRet: strings.ToUpper(a.Ret)})
 		case sieve.Vacation:
 			// RFC 5230 section 5.1: the reply goes with the null sender.
 			queue = append(queue, store.NewQueueEntry{Recipients: []store.QueueRecipient{{Address: a.To}}, Raw: a.Message})

@@ -55,8 +55,11 @@ func TestSieveFilter(t *testing.T) {
 	if r := send("sender@remote.test", "refuse me"); replyOf(r) != "550 5.7.1" || !strings.Contains(r.Err.Message, "no thanks") {
 		t.Errorf("reject: %+v", r.Err)
 	}
+	// Vacation answers only mail addressed to the account (RFC 5230
+	// section 4.5), once per :days per sender.
+	boss := []byte("From: boss@remote.test\r\nTo: alice@example.test\r\nSubject: status?\r\nMessage-ID: <s@remote.test>\r\n\r\nWell?\r\n")
 	for range 2 {
-		if r := send("boss@remote.test", "status?"); r.Err != nil {
+		if r := deliver(t, d, Request{Sender: "boss@remote.test", Recipients: []string{"alice@example.test"}, Raw: boss, AddReturnPath: true})[0]; r.Err != nil {
 			t.Errorf("vacation: %v", r.Err)
 		}
 	}

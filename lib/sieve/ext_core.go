@@ -32,7 +32,7 @@ func init() {
 	register(&spec{name: "ereject", ext: "ereject", pos: []posKind{pStr}, names: []string{"reason"}, run: runReject})
 
 	register(&spec{name: "address", test: true, groups: gComparator | gMatch | gAddrPart | gIndex | gMimeAddr,
-		pos: []posKind{pList, pList}, names: []string{"header list", "key list"}, run: runAddress})
+		pos: []posKind{pList, pList}, names: []string{"header list", "key list"}, check: checkAddress, run: runAddress})
 	register(&spec{name: "envelope", test: true, ext: "envelope", groups: gComparator | gMatch | gAddrPart,
 		pos: []posKind{pList, pList}, names: []string{"envelope part", "key list"}, check: checkEnvelope, run: runEnvelope})
 	register(&spec{name: "header", test: true, groups: gComparator | gMatch | gIndex | gMimeAddr | gMimeOpts,
@@ -381,4 +381,29 @@ func runEnvelope(in *interp, c *cmd) (bool, error) {
 		}
 	}
 	return in.match(c, vals, in.list(c.args[1]))
+}
+
+// addressHeaders are the fields the address test accepts (RFC 5228
+// section 5.1 requires the common ones; others known to hold addresses and
+// any X- field are allowed too).
+var addressHeaders = map[string]bool{}
+
+func init() {
+	for _, h := range strings.Fields(`from to cc bcc sender reply-to resent-from resent-to resent-cc resent-bcc
+		resent-sender resent-reply-to return-path return-receipt-to return-receipt-requested
+		registered-mail-reply-requested-by read-receipt-to mail-reply-to mail-followup-to errors-to
+		delivered-to apparently-to abuse-reports-to for-handling for-comment for-approval
+		disposition-notification-to original-recipient envelope-to list-post`) {
+		addressHeaders[h] = true
+	}
+}
+
+func checkAddress(v *validator, c *cmd) {
+	for _, h := range c.args[0].strs {
+		l := strings.ToLower(h)
+		if strings.Contains(h, "${") || addressHeaders[l] || strings.HasPrefix(l, "x-") {
+			continue
+		}
+		v.errorf(c.args[0].pos, "specified header '%s' is not allowed for the address test", h)
+	}
 }

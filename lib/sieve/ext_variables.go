@@ -398,11 +398,7 @@ func (v *validator) decodeEncoded(p Pos, s string) string {
 func decodeSeq(kind, rest string) (string, bool) {
 	fields := strings.Fields(rest)
 	if len(fields) == 0 {
-		// Empty sequences decode to nothing.
-		if strings.TrimSpace(rest) == "" {
-			return "", true
-		}
-		return "", false
+		return "", false // "${hex:}" stays as it is
 	}
 	var b strings.Builder
 	for _, f := range fields {

@@ -78,6 +78,7 @@ type RuntimeError struct {
 	Msg string
 }
 
+// Error formats the error with its line.
 func (e *RuntimeError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Pos.Line, e.Msg)
 }

@@ -182,11 +182,13 @@ func parsePart(raw []byte, parent *part, defType string, depth int, count *int) 
 
 func (p *part) setType(ct, defType string) {
 	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil && mt == "" {
+	switch {
+	case ct == "":
 		mt, params, _ = mime.ParseMediaType(defType)
-	}
-	if err != nil && strings.Count(mt, "/") != 1 {
-		mt = "application/octet-stream"
+	case err != nil && mt == "":
+		// Unparseable: opaque data (RFC 2045 section 5.2 would say
+		// text/plain, but a broken type must not be searched as text).
+		mt, params = "application/octet-stream", nil
 	}
 	mt = strings.ToLower(mt)
 	typ, sub, _ := strings.Cut(mt, "/")

@@ -3,7 +3,28 @@
 // be kept in the store, and an interpreter with resource limits.
 //
 // This file is the contract the rest of the suite uses (sieved, sievectl,
-// deliver, smtpd). The engine behind it lives in the other files.
+// deliver, smtpd). The engine behind it lives in the other files:
+// lexer.go and parse.go (RFC 5228 section 8, with error recovery so that
+// every problem is reported), validate.go (commands, tags and arguments
+// checked against specs; errors at line and column), interp.go (execution,
+// actions and implicit keep), match.go (comparators and match types),
+// message.go (header, address and MIME parsing) and one ext_*.go file per
+// extension.
+//
+// Use: Compile once (the Script is immutable and safe for concurrent
+// runs), then Run per delivery with an Env. The Outcome lists the actions;
+// the caller performs them. Vacation decisions (RFC 3834 rules and the
+// Tracker) are taken by the engine; a Vacation action in the Outcome is a
+// reply to send. On a run-time error Run returns the error with an
+// Outcome holding only the implicit keep (RFC 5228 section 2.10.6).
+//
+// Gannet's own extensions are vnd.gannet.eval (a test: eval "<expression>"
+// in lib/expr's language over the script's variables, plus header("name"))
+// and vnd.gannet.query (query :set "var" "<SQL>", run through Env.Query).
+//
+// The conformance tests (conformance_test.go) run Dovecot Pigeonhole's
+// .svtest files through an implementation of vnd.dovecot.testsuite that
+// exists in the test build only.
 package sieve
 
 import (
@@ -39,6 +60,7 @@ type Error struct {
 	Msg          string
 }
 
+// Error formats the error as "line L, column C: msg".
 func (e *Error) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
 }

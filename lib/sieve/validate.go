@@ -449,6 +449,15 @@ func (v *validator) args(n *node, s *spec, inLoop int) *cmd {
 	for len(c.args)+off < len(s.pos) && !(s.optLast && len(c.args) == len(s.pos)-1) {
 		c.args = append(c.args, &arg{pos: n.pos, kind: argList, strs: []string{""}})
 	}
+	// A test named like one of our tags is a tag missing its colon.
+	if s.maxTests == 0 && len(n.tests) > 0 {
+		for _, t := range tags {
+			if t.name == n.tests[0].name {
+				v.errorf(n.tests[0].pos, "missing colon before ':%s' tag in the %s %s", t.name, s.name, s.kind())
+				break
+			}
+		}
+	}
 	// Tests (not checked when the arguments were already wrong, as
 	// Pigeonhole reports one argument problem per command).
 	if len(v.errs) > nerrArgs {
