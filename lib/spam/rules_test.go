@@ -136,6 +136,7 @@ const filler = "We have been working on this for a long time and we are happy wi
 
 // ruleCases has, for every default rule, a message that makes it fire.
 var ruleCases = map[string]testMsg{
+	"GTUBE":                    body("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"),
 	"MISSING_DATE":             hdr("Date", ""),
 	"INVALID_DATE":             hdr("Date", "someday soon"),
 	"DATE_IN_FUTURE":           hdr("Date", "Sat, 05 Dec 2026 10:00:00 +0000"),
