@@ -80,6 +80,11 @@ func run(c *cli.Context) error {
 		}
 		srv.Rewriter = rw
 	}
+	if len(cfg.SMTPD.Sieve) > 0 {
+		if srv.Sieve, err = smtp.CompileStageScripts(cfg.SMTPD.Sieve, cfg.Path); err != nil {
+			return fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+	}
 	if len(cfg.SMTPD.Milters) > 0 {
 		srv.Milter = smtp.NewMilter(milter.New(cfg.SMTPD.Milters, log), cfg.Server.Hostname)
 	}

@@ -163,6 +163,9 @@ type SMTPD struct {
 	Milters []Milter `toml:"milter"`
 	// Checks sets what the checks on inbound mail (port 25) do.
 	Checks AuthChecks `toml:"checks"`
+	// Sieve lists administrator Sieve scripts run at the stages of each
+	// session (none by default; see smtpdsieve.go).
+	Sieve []SMTPDSieve `toml:"sieve"`
 }
 
 // AuthChecks sets, for each check smtpd runs on mail arriving at port 25,

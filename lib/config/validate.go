@@ -194,6 +194,7 @@ func (c *Config) validate() []*Error {
 
 	c.validateRewrite(v)
 	c.validateMilters(v)
+	c.validateSMTPDSieve(v) // smtpdsieve.go
 	c.validateSpam(v)
 	c.validateBan(v)
 	c.validateLimits(v)

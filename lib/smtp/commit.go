@@ -85,6 +85,12 @@ func (s *session) commit(ctx context.Context, t *txn, body []byte) (map[string]*
 		}
 		sender, targets = s.applyEnvelope(ctx, env, sender, targets)
 	}
+	// The data scripts (sievestage.go) may edit the header, change the
+	// recipients, discard or refuse.
+	msg, targets, err := s.dataStage(ctx, env, sender, targets, msg)
+	if err != nil {
+		return nil, len(msg), err
+	}
 	if traps := t.traps(); len(traps) > 0 {
 		env.Trapped = true
 		if rf, ok := s.srv.Spam.(RcptFilter); ok {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gannet/lib/reply"
 )
 
 // conn wraps every accepted connection, beneath TLS when there is TLS. It
@@ -51,6 +53,12 @@ type conn struct {
 	// milter is the connection's milter conversation, opened at the first
 	// HELO; only the goroutine serving the connection uses it.
 	milter MilterSession
+
+	// connectRan is set once the connect stage's scripts ran (see Write
+	// and helloStage in sievestage.go); refused is their refusal, if any
+	// (used by the goroutine serving the connection only).
+	connectRan atomic.Bool
+	refused    *reply.Error
 }
 
 var errSessionEnded = errors.New("smtp: session ended")

@@ -97,6 +97,9 @@ type Server struct {
 	// Guard is told of failed AUTH and of abuse, and limits the messages
 	// per sender and per recipient domain (lib/ban; see ban.go).
 	Guard Guard
+	// Sieve are the administrator's scripts run at the stages of each
+	// session (smtpd.sieve; see sievestage.go).
+	Sieve []StageScript
 
 	relay []netip.Prefix
 

@@ -70,9 +70,12 @@ func (s *Server) newSession(gc *gosmtp.Conn) (gosmtp.Session, error) {
 	} else {
 		c.setUpper(c)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := sess.helloStage(ctx); err != nil {
+		return nil, sess.refuse(err)
+	}
 	if s.Milter != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		defer cancel()
 		if err := sess.milterHelo(ctx); err != nil {
 			return nil, sess.refuse(err)
 		}
@@ -221,6 +224,9 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if err := s.limitSender(sender); err != nil {
 		return err
 	}
+	if err := s.mailStage(ctx, sender); err != nil {
+		return err
+	}
 	s.txn = &txn{sender: sender, opts: *opts}
 	if m := s.c.filter(); m != nil {
 		if err := m.Mail(ctx, s.envelope()); err != nil {
@@ -249,10 +255,31 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if s.srv.Rewriter != nil {
 		addr = s.srv.Rewriter.Recipient(addr)
 	}
+	// The rcpt scripts may replace, add or drop the recipient
+	// (sievestage.go); the first address answers for the RCPT.
+	addrs, err := s.rcptStage(ctx, addr)
+	if err != nil {
+		return err
+	}
+	for i, a := range addrs {
+		if i == 0 {
+			if err := s.addRcpt(ctx, to, a, opts); err != nil {
+				return err
+			}
+		} else if err := s.addRcpt(ctx, "", a, opts); err != nil {
+			s.srv.Log.Warn("recipient added by a sieve script left out", "session", s.c.id, "rcpt", headerSafe(a, 320), "err", err)
+		}
+	}
+	return nil
+}
+
+// addRcpt checks one recipient address and adds it to the transaction;
+// given is what the client wrote ("" for an address a script added).
+func (s *session) addRcpt(ctx context.Context, given, addr string, opts *gosmtp.RcptOptions) error {
 	if rf, ok := s.srv.Spam.(RcptFilter); ok && s.acct == nil && rf.IsTrap(addr) {
 		// A spam trap takes anything (smtpd accepts it even with no
 		// account behind it) and keeps nothing.
-		s.txn.rcpts = append(s.txn.rcpts, rcpt{given: to, addr: addr, trap: true})
+		s.txn.rcpts = append(s.txn.rcpts, rcpt{given: given, addr: addr, trap: true})
 		return nil
 	}
 	res, err := s.srv.Dir.Resolve(ctx, addr)
@@ -266,7 +293,7 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	case err != nil:
 		return reply.Wrap(err, 451, "4.3.0", "directory", "Temporary lookup failure, try again later")
 	}
-	r := rcpt{given: to, addr: res.Address, local: res.Local}
+	r := rcpt{given: given, addr: res.Address, local: res.Local}
 	switch {
 	case res.Local && !res.Exists:
 		return reply.New(550, "5.1.1", "directory", fmt.Sprintf("<%s>: no such user here", headerSafe(res.Address, 320)))
