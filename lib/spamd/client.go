@@ -45,18 +45,16 @@ func (cl *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	defer stop()
 
 	w := bufio.NewWriter(c)
-	if _, err := req.WriteTo(w); err != nil {
-		return nil, ioError(err, "sending the request")
+	_, sendErr := req.WriteTo(w)
+	if sendErr == nil {
+		sendErr = w.Flush()
 	}
-	if err := w.Flush(); err != nil {
-		return nil, ioError(err, "sending the request")
-	}
-	// spamd/PROTOCOL: "After each side is done writing, it shuts down its
-	// side of the connection". SpamAssassin's spamd reads a compressed
-	// body up to that end.
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		if err := cw.CloseWrite(); err != nil {
-			return nil, ioError(err, "sending the request")
+	if sendErr == nil {
+		// spamd/PROTOCOL: "After each side is done writing, it shuts
+		// down its side of the connection". SpamAssassin's spamd reads a
+		// compressed body up to that end.
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			sendErr = cw.CloseWrite()
 		}
 	}
 	max := cl.MaxReply
@@ -64,10 +62,15 @@ func (cl *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		max = MaxReplyBody
 	}
 	resp, err := ReadResponse(bufio.NewReader(c), max)
-	if err != nil {
-		return nil, ioError(err, "reading the reply")
+	switch {
+	case err == nil:
+		// A server may answer before it has read everything (a message
+		// over its size limit) and close: its answer is what counts.
+		return resp, nil
+	case sendErr != nil:
+		return nil, ioError(sendErr, "sending the request")
 	}
-	return resp, nil
+	return nil, ioError(err, "reading the reply")
 }
 
 func (cl *Client) dial(ctx context.Context) (net.Conn, error) {

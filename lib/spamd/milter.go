@@ -145,6 +145,11 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
+	// closeIfIdle may have set its deadline just before ours: look again
+	// (it sets stop first, so either we see it or its deadline wins).
+	if d.stop.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
 	return d.Conn.Read(p)
 }
 

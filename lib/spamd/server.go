@@ -145,6 +145,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		// The reply to a late request gets a moment past the deadline.
 		c.SetWriteDeadline(time.Now().Add(errorReplyGrace))
 		(&Response{Code: pe.Code, Message: "Bad request: " + pe.Msg}).WriteTo(c)
+		lingerClose(c)
 		return
 	}
 	// The check runs to its end even when shutdown begins, within the
@@ -300,4 +301,16 @@ func (t BayesTrainer) Train(ctx context.Context, accountID int64, m *spam.Messag
 		return true, nil
 	}
 	return false, nil
+}
+
+// lingerClose ends a connection whose request was refused before it was
+// read to its end: it says it is done writing, then drains what the client
+// still sends (briefly, bounded), so that closing does not reset the
+// connection before the client has read the reply.
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.CopyN(io.Discard, c, 1<<20)
 }
