@@ -28,9 +28,10 @@ type DNSBL struct {
 	// (default), "md5", "sha256" or "none" (the address as a name, its "@"
 	// a dot). Type "hash" always uses SHA-256.
 	Hash string `toml:"hash"`
-	// Encoding writes the hash: "hex" (default for "email") or "base32"
-	// (RFC 4648, lower case, without padding, as Spamhaus HBL asks; default
-	// for "hash"). A SHA-256 in hex does not fit in a DNS label.
+	// Encoding writes the hash: "hex" (default for "email" with sha1 or
+	// md5) or "base32" (RFC 4648, lower case, without padding, as Spamhaus
+	// HBL asks; default for "hash" and for "email" with sha256). A SHA-256
+	// in hex does not fit in a DNS label.
 	Encoding string `toml:"encoding"`
 	// Timeout bounds the list's lookups for one message (0 means 5s). A
 	// list that does not answer in time adds no tag.
@@ -185,7 +186,7 @@ func isTagName(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 			return false
 		}
 	}

@@ -170,7 +170,9 @@ func newDNSBLChecker(cfg []config.DNSBL, r *msgauth.Resolver, log *slog.Logger) 
 		// A SHA-256 in hex is 64 characters, one more than a label holds:
 		// "hash" lists write it in base32 unless told otherwise (and the
 		// configuration refuses hex with SHA-256).
-		l.base32 = lc.Encoding == "base32" || lc.Encoding == "" && lc.Type == "hash"
+		// A SHA-256 in hex (64 characters) does not fit in a DNS label:
+		// base32 unless told otherwise (validation refuses an explicit hex).
+		l.base32 = lc.Encoding == "base32" || lc.Encoding == "" && (lc.Type == "hash" || lc.Type == "email" && lc.Hash == "sha256")
 		c.lists = append(c.lists, l)
 	}
 	return c, nil
