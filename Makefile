@@ -58,7 +58,7 @@ install: build man
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 contrib/gannet.toml contrib/gannet-credentials.conf contrib/smtpd-rcpt.sieve README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 contrib/gannet.toml contrib/gannet-credentials.conf contrib/smtpd-rcpt.sieve contrib/spam-rules.toml README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/gannet.sysusers $(DESTDIR)$(SYSUSERSDIR)/gannet.conf
 	for unit in $(wildcard systemd/*.service systemd/*.socket systemd/*.timer systemd/*.target); do \
 		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$unit > $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/}; \
