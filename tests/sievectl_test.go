@@ -202,3 +202,45 @@ func TestSievectlServer(t *testing.T) {
 		t.Errorf("sieved exited %d on SIGTERM\n%s", status, p.stderr)
 	}
 }
+
+// put of a script including another of the account's scripts, in the
+// store and over ManageSieve: accepted once the included script exists,
+// accepted with a warning before.
+func TestSievectlInclude(t *testing.T) {
+	e := newSmtpdEnv(t, includeLimits)
+	sievectlFiles(t, e.dir)
+	for name, content := range map[string]string{
+		"main.sieve":    includeSieve,
+		"missing.sieve": "require \"include\";\ninclude \"absent\";\n",
+	} {
+		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, addr := e.listenersFor(sievedRoles)
+	p := e.startDaemon("sieved", sievedRoles, files, addr)
+	for _, where := range [][]string{
+		{"--config", e.config, "--account", smtpdUser},
+		{"--server", addr["sieve"], "--user", smtpdUser, "--insecure", "--password-file", "password"},
+	} {
+		ctl := func(want int, args ...string) result {
+			t.Helper()
+			return sievectl(t, e.dir, nil, want, append(args, where...)...)
+		}
+		ctl(0, "put", "helper", "good.sieve")
+		if r := ctl(0, "put", "main", "main.sieve", "--activate"); r.stderr != "" {
+			t.Errorf("%s: put including an existing script said %q", where[0], r.stderr)
+		}
+		r := ctl(0, "put", "early", "missing.sieve")
+		if want := "missing.sieve: warning: line 2: included personal script 'absent' does not exist (ignored during upload)\n"; r.stderr != want {
+			t.Errorf("%s: put including a missing script said %q, want %q", where[0], r.stderr, want)
+		}
+		ctl(0, "deactivate")
+		for _, name := range []string{"main", "early", "helper"} {
+			ctl(0, "delete", name)
+		}
+	}
+	if status := p.stop(); status != 0 {
+		t.Errorf("sieved exited %d on SIGTERM\n%s", status, p.stderr)
+	}
+}

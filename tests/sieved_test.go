@@ -163,3 +163,99 @@ func TestSievedSieveConnect(t *testing.T) {
 		t.Errorf("the password is in the log:\n%s", log)
 	}
 }
+
+// includeLimits leave room for the scripts of the include tests.
+const includeLimits = `
+[sieve]
+max_scripts = 5
+max_script_size = 300
+`
+
+// includeSieve includes the account's script "helper" (RFC 6609).
+const includeSieve = "require \"include\";\r\ninclude \"helper\";\r\nkeep;\r\n"
+
+// TestSievedInclude: a script including another of the account's scripts
+// uploads once that script is there; before, it uploads with a warning
+// (as in Pigeonhole); an included script that does not compile refuses the
+// including one. The greeting advertises the enotify methods (NOTIFY).
+func TestSievedInclude(t *testing.T) {
+	needTool(t, "sieve-connect")
+	e := newSmtpdEnv(t, includeLimits)
+	if err := os.WriteFile(filepath.Join(e.dir, "password"), []byte(smtpdPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"helper.sieve":  goodSieve,
+		"main.sieve":    includeSieve,
+		"missing.sieve": "require \"include\";\r\ninclude \"absent\";\r\n",
+		"broken.sieve":  "require \"include\";\r\ninclude \"broken\";\r\n",
+	} {
+		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, addr := e.listenersFor(sievedRoles)
+	p := e.startDaemon("sieved", sievedRoles, files, addr)
+
+	// RFC 5804 section 1.7: NOTIFY lists the enotify methods.
+	conn, err := net.DialTimeout("tcp", addr["sieve"], 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	greeting := make([]byte, 0, 1024)
+	buf := make([]byte, 1024)
+	for !strings.Contains(string(greeting), "\r\nOK") && len(greeting) < 8192 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("greeting %q: %v", greeting, err)
+		}
+		greeting = append(greeting, buf[:n]...)
+	}
+	conn.Close()
+	if !strings.Contains(string(greeting), "\"NOTIFY\" \"mailto\"\r\n") || !strings.Contains(string(greeting), " enotify") {
+		t.Errorf("greeting without NOTIFY \"mailto\" or enotify:\n%s", greeting)
+	}
+
+	sc := func(wantStatus int, args ...string) string {
+		t.Helper()
+		out, status := sieveConnect(t, e.dir, addr["sieve"], args...)
+		if status != wantStatus {
+			t.Fatalf("sieve-connect %v: status %d, want %d\n%s", args, status, wantStatus, out)
+		}
+		return out
+	}
+	st := e.openStore()
+	ctx := context.Background()
+	acct, err := st.GetAccount(ctx, smtpdUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sc(0, "--upload", "--localsieve", "helper.sieve", "--remotesieve", "helper")
+	sc(0, "--upload", "--localsieve", "main.sieve", "--remotesieve", "main")
+	sc(0, "--activate", "--remotesieve", "main")
+	if s, err := st.ActiveSieveScript(ctx, acct.ID); err != nil || s.Content != includeSieve {
+		t.Errorf("the active script: %+v, %v", s, err)
+	}
+	// A missing included script: stored, with a warning.
+	sc(0, "--upload", "--localsieve", "missing.sieve", "--remotesieve", "early")
+	if _, err := st.GetSieveScript(ctx, acct.ID, "early"); err != nil {
+		t.Errorf("the script including a missing one was not stored: %v", err)
+	}
+	if log := p.stderr.String(); !strings.Contains(log, "script=early") || !strings.Contains(log, "warnings=1") {
+		t.Errorf("sieved did not log the stored script's warning:\n%s", log)
+	}
+	// An included script that does not compile (stored behind sieved's
+	// back) makes the including script fail.
+	if err := st.PutSieveScript(ctx, &store.SieveScript{AccountID: acct.ID, Name: "broken", Content: "frobnicate;\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	out := sc(1, "--upload", "--localsieve", "broken.sieve", "--remotesieve", "uses-broken")
+	if !strings.Contains(out, "in included script 'broken'") {
+		t.Errorf("upload including a broken script:\n%s", out)
+	}
+	if status := p.stop(); status != 0 {
+		t.Errorf("sieved exited %d on SIGTERM\n%s", status, p.stderr)
+	}
+}

@@ -44,15 +44,6 @@ func options(cfg *config.Config) *sieve.Options {
 	return &sieve.Options{Limits: sieve.Limits{MaxScriptSize: int(cfg.Sieve.MaxScriptSize)}}
 }
 
-// compiler is the syntax check of put in the store.
-func compiler(cfg *config.Config) func([]byte) error {
-	opt := options(cfg)
-	return func(script []byte) error {
-		_, err := sieve.Compile(script, opt)
-		return err
-	}
-}
-
 // compileErrors prints a compile error as FILE:LINE:COLUMN: MESSAGE lines.
 func compileErrors(w io.Writer, file string, err error) {
 	var list sieve.ErrorList

@@ -130,7 +130,9 @@ func withScripts(min, max int, fn func(c *cli.Context, ctx context.Context, sc m
 			Store:     st,
 			AccountID: acct.ID,
 			Limits:    managesieve.Limits{MaxScripts: env.Config.Sieve.MaxScripts, MaxScriptSize: env.Config.Sieve.MaxScriptSize},
-			Check:     compiler(env.Config),
+			// The check of sieved: includes read the account's scripts.
+			Check: managesieve.SieveCheck(st, *options(env.Config)),
+			Warn:  warner(c, c.Args().Get(1)),
 		}
 		return fail(fn(c, ctx, sc))
 	}
@@ -165,6 +167,7 @@ func remote(c *cli.Context, ctx context.Context, fn func(c *cli.Context, ctx con
 			return err
 		}
 	}
+	cl.Warn = warner(c, c.Args().Get(1))
 	if err := cl.Login(ctx, user, password); err != nil {
 		var e *managesieve.Error
 		if errors.As(err, &e) && e.Code != managesieve.CodeTryLater {
@@ -249,6 +252,16 @@ func put(c *cli.Context, ctx context.Context, sc managesieve.Scripts) error {
 		return sc.SetActive(ctx, name)
 	}
 	return nil
+}
+
+// warner prints the warnings of an accepted script (ManageSieve's
+// WARNINGS) as "FILE: warning: TEXT" on standard error.
+func warner(c *cli.Context, file string) func([]string) {
+	return func(warnings []string) {
+		for _, w := range warnings {
+			fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", file, w)
+		}
+	}
 }
 
 // scriptError names the file in a refusal of its content.

@@ -57,10 +57,8 @@ func run(c *cli.Context) error {
 		SCRAM:         authn.SCRAMLookup,
 		TLS:           tlsCfg,
 		TrustLoopback: true,
-		Check: func(script []byte) error {
-			_, err := sieve.Compile(script, &sieve.Options{Limits: limits})
-			return err
-		},
+		// Scripts may include the account's other scripts (RFC 6609).
+		Check:        managesieve.SieveCheck(st, sieve.Options{Limits: limits}),
 		Extensions:   sieve.Extensions(),
 		MaxRedirects: sieve.DefaultLimits.MaxRedirects,
 		Limits: managesieve.Limits{

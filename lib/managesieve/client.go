@@ -28,6 +28,11 @@ const maxResponseLines = 100000
 // Client is a ManageSieve client (RFC 5804) for one connection. It is not
 // safe for concurrent use.
 type Client struct {
+	// Warn, when set, is given the warnings of a script that PutScript
+	// stored or CheckScript found valid: the text of an OK (WARNINGS)
+	// answer, one warning a line (RFC 5804 section 1.3).
+	Warn func(warnings []string)
+
 	conn net.Conn
 	r    *reader
 	w    *bufio.Writer
@@ -399,14 +404,35 @@ func (c *Client) GetScript(ctx context.Context, name string) ([]byte, error) {
 	return []byte(resp.data[0][0].value), nil
 }
 
-// PutScript implements Scripts.
+// PutScript implements Scripts; warnings go to Warn.
 func (c *Client) PutScript(ctx context.Context, name string, content []byte) error {
-	return c.simple(ctx, "PUTSCRIPT", name, string(content))
+	return c.warned(ctx, "PUTSCRIPT", name, string(content))
 }
 
-// CheckScript implements Scripts.
+// CheckScript implements Scripts; warnings go to Warn.
 func (c *Client) CheckScript(ctx context.Context, content []byte) error {
-	return c.simple(ctx, "CHECKSCRIPT", string(content))
+	return c.warned(ctx, "CHECKSCRIPT", string(content))
+}
+
+// warned runs a command whose OK may carry the WARNINGS response code.
+func (c *Client) warned(ctx context.Context, name string, args ...string) error {
+	resp, err := c.command(ctx, name, args...)
+	if err != nil {
+		return err
+	}
+	if err := resp.err(); err != nil {
+		return err
+	}
+	if resp.code == CodeWarnings && c.Warn != nil {
+		var warnings []string
+		for _, l := range strings.Split(strings.ReplaceAll(resp.text, "\r\n", "\n"), "\n") {
+			if l != "" {
+				warnings = append(warnings, l)
+			}
+		}
+		c.Warn(warnings)
+	}
+	return nil
 }
 
 // SetActive implements Scripts.

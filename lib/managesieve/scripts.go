@@ -99,6 +99,14 @@ type Limits struct {
 	MaxScriptSize int64
 }
 
+// CheckFunc checks a script uploaded to an account: sieved and sievectl
+// compile it with an include loader reading the account's other scripts
+// (RFC 6609). A refused script gets an error, whose text is shown to the
+// user (sieve.ErrorList's, one problem per line); an accepted one may come
+// with warnings, which ManageSieve answers with the WARNINGS response code
+// (RFC 5804 section 1.3).
+type CheckFunc func(ctx context.Context, accountID int64, script []byte) (warnings []string, err error)
+
 // Account is an account's scripts in the store, with the checks and
 // quotas of a ManageSieve server applied. sieved serves one per session;
 // sievectl uses one without a server.
@@ -106,9 +114,12 @@ type Account struct {
 	Store     store.SieveScripts
 	AccountID int64
 	Limits    Limits
-	// Check, when set, checks a script's syntax; its error text is shown
-	// to the user (sieve.ErrorList's, one problem per line).
-	Check func(script []byte) error
+	// Check, when set, checks a script's syntax; nil accepts any UTF-8
+	// script.
+	Check CheckFunc
+	// Warn, when set, is given the warnings of a script that PutScript
+	// stored or CheckScript accepted.
+	Warn func(warnings []string)
 }
 
 // Compile-time checks.
@@ -214,36 +225,65 @@ func (a *Account) HaveSpace(ctx context.Context, name string, size int64) error 
 }
 
 // CheckScript implements Scripts: the script must be UTF-8 (RFC 5228
-// section 2.2) and pass Check.
+// section 2.2) and pass Check; its warnings go to Warn.
 func (a *Account) CheckScript(ctx context.Context, content []byte) error {
+	warnings, err := a.check(ctx, content)
+	a.warn(warnings, err)
+	return err
+}
+
+// check is CheckScript, returning the warnings.
+func (a *Account) check(ctx context.Context, content []byte) ([]string, error) {
 	if a.Limits.MaxScriptSize > 0 && int64(len(content)) > a.Limits.MaxScriptSize {
-		return no(CodeQuotaMaxSize, "Script is larger than %d octets", a.Limits.MaxScriptSize)
+		return nil, no(CodeQuotaMaxSize, "Script is larger than %d octets", a.Limits.MaxScriptSize)
 	}
 	if !utf8.Valid(content) {
-		return no("", "Script is not UTF-8")
+		return nil, no("", "Script is not UTF-8")
 	}
-	if a.Check != nil {
-		if err := a.Check(content); err != nil {
-			return no("", "%s", err.Error())
-		}
+	if a.Check == nil {
+		return nil, nil
 	}
-	return nil
+	warnings, err := a.Check(ctx, a.AccountID, content)
+	var sf *storeFailure
+	switch {
+	case errors.As(err, &sf):
+		// The include loader could not read the store: TRYLATER, not a
+		// verdict on the script.
+		return nil, err
+	case err != nil:
+		return nil, no("", "%s", err.Error())
+	}
+	return warnings, nil
+}
+
+func (a *Account) warn(warnings []string, err error) {
+	if err == nil && len(warnings) > 0 && a.Warn != nil {
+		a.Warn(warnings)
+	}
 }
 
 // PutScript implements Scripts: quota first, then the syntax (RFC 5804
-// section 2.6).
+// section 2.6); the warnings go to Warn.
 func (a *Account) PutScript(ctx context.Context, name string, content []byte) error {
+	warnings, err := a.put(ctx, name, content)
+	a.warn(warnings, err)
+	return err
+}
+
+// put is PutScript, returning the warnings.
+func (a *Account) put(ctx context.Context, name string, content []byte) ([]string, error) {
 	if err := a.HaveSpace(ctx, name, int64(len(content))); err != nil {
-		return err
+		return nil, err
 	}
-	if err := a.CheckScript(ctx, content); err != nil {
-		return err
-	}
-	err := a.Store.PutSieveScript(ctx, &store.SieveScript{AccountID: a.AccountID, Name: name, Content: string(content)})
+	warnings, err := a.check(ctx, content)
 	if err != nil {
-		return &storeFailure{err}
+		return nil, err
 	}
-	return nil
+	err = a.Store.PutSieveScript(ctx, &store.SieveScript{AccountID: a.AccountID, Name: name, Content: string(content)})
+	if err != nil {
+		return nil, &storeFailure{err}
+	}
+	return warnings, nil
 }
 
 // SetActive implements Scripts.

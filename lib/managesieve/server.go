@@ -66,9 +66,10 @@ type Server struct {
 	// socket connections, as Dovecot's disable_plaintext_auth does; on
 	// other connections PLAIN needs TLS first.
 	TrustLoopback bool
-	// Check checks a script's syntax (sieve.Compile in sieved); nil
-	// accepts any UTF-8 script. Its error text goes to the client.
-	Check func(script []byte) error
+	// Check checks a script uploaded to an account (SieveCheck in
+	// sieved); nil accepts any UTF-8 script. Its error text goes to the
+	// client, its warnings in an OK (WARNINGS) answer.
+	Check CheckFunc
 	// Extensions are the Sieve extensions the server's interpreter
 	// supports (the SIEVE capability).
 	Extensions []string
@@ -334,7 +335,8 @@ func (s *session) dispatch(ctx context.Context, toks []token) bool {
 			if args[0].tooBig {
 				s.result(no(CodeQuotaMaxSize, "Script is larger than %d octets", s.srv.limits().MaxScriptSize), "")
 			} else {
-				s.result(s.scripts().CheckScript(opCtx, []byte(args[0].value)), "Script is valid")
+				warnings, err := s.scripts().check(opCtx, []byte(args[0].value))
+				s.resultWarn(err, warnings, "Script is valid")
 			}
 		}
 	case "LISTSCRIPTS": // section 2.7
@@ -429,6 +431,17 @@ func (s *session) result(err error, okText string) {
 	}
 }
 
+// resultWarn is result for PUTSCRIPT and CHECKSCRIPT: an accepted script
+// with warnings is answered OK (WARNINGS) with the warnings, one a line,
+// as the human-readable text (RFC 5804 section 1.3).
+func (s *session) resultWarn(err error, warnings []string, okText string) {
+	if err == nil && len(warnings) > 0 {
+		s.ok(CodeWarnings, strings.Join(warnings, "\r\n"))
+		return
+	}
+	s.result(err, okText)
+}
+
 func (s *session) cmdNoop(args []token) error {
 	switch {
 	case len(args) == 0:
@@ -453,11 +466,11 @@ func (s *session) cmdPutScript(ctx context.Context, args []token) error {
 		s.result(no(CodeQuotaMaxSize, "Script is larger than %d octets", s.srv.limits().MaxScriptSize), "")
 		return nil
 	}
-	err := s.scripts().PutScript(ctx, name, []byte(script.value))
+	warnings, err := s.scripts().put(ctx, name, []byte(script.value))
 	if err == nil {
-		s.log.Info("script stored", "account", s.acct.Address, "script", truncate(name), "size", len(script.value))
+		s.log.Info("script stored", "account", s.acct.Address, "script", truncate(name), "size", len(script.value), "warnings", len(warnings))
 	}
-	s.result(err, "Putscript completed")
+	s.resultWarn(err, warnings, "Putscript completed")
 	return nil
 }
 

@@ -52,13 +52,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // fakeCheck stands in for sieve.Compile: a script holding "bogus" is bad.
-func fakeCheck(script []byte) error {
+func fakeCheck(ctx context.Context, accountID int64, script []byte) ([]string, error) {
 	for i, line := range strings.Split(string(script), "\n") {
 		if c := strings.Index(line, "bogus"); c >= 0 {
-			return fmt.Errorf("line %d, column %d: unknown command \"bogus\"", i+1, c+1)
+			return nil, fmt.Errorf("line %d, column %d: unknown command \"bogus\"", i+1, c+1)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func newHarness(t *testing.T, adjust func(*Server)) *harness {

@@ -2,6 +2,7 @@ package sieve
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 )
@@ -14,11 +15,25 @@ type Options struct {
 	Extensions []string
 	// Include loads the script named by an include command (RFC 6609):
 	// global reports ":global" (else ":personal"). Nil makes include fail.
+	// A script that does not exist is an error matching ErrNotFound or
+	// fs.ErrNotExist (errors.Is); any other error is reported as a failure
+	// to load the script.
 	Include func(name string, global bool) ([]byte, error)
+	// Upload compiles a script being uploaded (ManageSieve PUTSCRIPT and
+	// CHECKSCRIPT, sievectl put): an included script that does not exist
+	// yet is a warning (Script.Warnings), not an error, since scripts
+	// arrive one at a time, in any order. Pigeonhole does the same
+	// ("ignored during upload"). Such an include fails at run time unless
+	// it is :optional, so delivery must compile without Upload.
+	Upload bool
 
 	// cfg holds Pigeonhole-style settings (the testsuite's test_config_set).
 	cfg map[string]string
 }
+
+// ErrNotFound is what an Options.Include loader returns (or wraps) for a
+// script that does not exist.
+var ErrNotFound = errors.New("sieve: script not found")
 
 // ErrorList is the error Compile returns for a bad script: every problem found,
 // in source order.
@@ -154,6 +169,13 @@ type Env struct {
 	Query func(ctx context.Context, query string) (string, error)
 	// Now is the current time (date's currentdate); zero: time.Now().
 	Now time.Time
+	// Flags is the initial value of imap4flags' internal variable (RFC
+	// 5232 section 3), empty by default. When scripts run one after the
+	// other for one message (a multiscript run: global before and after
+	// scripts around the user's), pass Outcome.Flags of the previous
+	// script so that its setflag/addflag carry into the next one's keep
+	// and fileinto.
+	Flags []string
 }
 
 // Action is one entry of an Outcome: Keep, FileInto, Redirect, Reject,

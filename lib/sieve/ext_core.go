@@ -170,6 +170,50 @@ func validRedirectAddress(s string) bool {
 			return false
 		}
 	}
+	return plainLocalPart(s)
+}
+
+// plainLocalPart checks what the lenient address parser lets through: the
+// address must be ASCII (no SMTPUTF8 for Sieve's outgoing addresses) and an
+// unquoted local part may have white space only around its dots, so
+// "Stephan Bosch error@example.org" and "more error @ example.com" are
+// rejected while " more @ example.com " is not (RFC 5322 section 3.4.1).
+func plainLocalPart(s string) bool {
+	spec := s
+	if i := indexTop(s, '<'); i >= 0 {
+		if j := strings.LastIndexByte(s, '>'); j > i {
+			spec = s[i+1 : j]
+		}
+	}
+	for i := 0; i < len(spec); i++ {
+		if spec[i] >= 0x80 {
+			return false
+		}
+	}
+	at := -1
+	inq := false
+	for i := 0; i < len(spec); i++ {
+		switch {
+		case inq && spec[i] == '\\':
+			i++
+		case spec[i] == '"':
+			inq = !inq
+		case !inq && spec[i] == '@':
+			at = i
+		}
+	}
+	if at < 0 {
+		return true
+	}
+	local := strings.TrimSpace(spec[:at])
+	if strings.HasPrefix(local, "\"") {
+		return true
+	}
+	for _, atom := range strings.Split(local, ".") {
+		if strings.ContainsAny(strings.TrimSpace(atom), " \t\r\n") {
+			return false
+		}
+	}
 	return true
 }
 

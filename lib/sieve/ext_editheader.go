@@ -70,12 +70,15 @@ func (v *validator) maxHeaderSize() int {
 }
 
 func checkDeleteheader(v *validator, c *cmd) {
+	// The tags are checked before the field name, and a bad combination
+	// ends the check (as in Pigeonhole).
+	if c.has("last") && !c.has("index") {
+		v.errorf(c.pos, "the :last tag for the deleteheader command cannot be specified without the :index tag")
+		return
+	}
 	name := c.args[0].strs
 	if len(name) > 0 && !strings.Contains(name[0], "${") && !validFieldName(name[0]) {
 		v.errorf(c.args[0].pos, "deleteheader command: specified field name '%s' is invalid", name[0])
-	}
-	if c.has("last") && !c.has("index") {
-		v.errorf(c.pos, "the :last tag for the deleteheader command requires the :index tag")
 	}
 	if a := c.tags["index"]; a != nil {
 		c.index = int(min(a.num, 1<<30))

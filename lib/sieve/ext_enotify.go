@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -63,6 +64,20 @@ func parseMailto(uri string) (*mailtoURI, string) {
 	}
 	m := &mailtoURI{}
 	toPart, query, _ := strings.Cut(rest, "?")
+	// RFC 6068 section 2: outside percent-encoding only qchar may appear;
+	// in the "to" part, which holds addr-specs, ';' cannot either.
+	if i := strings.IndexFunc(toPart, func(r rune) bool { return r == ';' || !isQchar(r) }); i >= 0 {
+		return nil, fmt.Sprintf("invalid character '%c' in 'to' part of mailto URI", toPart[i])
+	}
+	for _, hf := range strings.Split(query, "&") {
+		name, val, _ := strings.Cut(hf, "=")
+		if i := strings.IndexFunc(name, func(r rune) bool { return !isQchar(r) }); i >= 0 {
+			return nil, fmt.Sprintf("invalid character '%c' in header field name of mailto URI", name[i])
+		}
+		if i := strings.IndexFunc(val, func(r rune) bool { return !isQchar(r) }); i >= 0 {
+			return nil, fmt.Sprintf("invalid character '%c' in header field value of mailto URI", val[i])
+		}
+	}
 	addRcpts := func(s string) string {
 		dec, err := url.PathUnescape(s)
 		if err != nil {
@@ -167,12 +182,27 @@ func checkNotify(v *validator, c *cmd) {
 			if strings.Contains(o, "${") {
 				continue
 			}
-			name, _, ok := strings.Cut(o, "=")
-			if !ok || name == "" || !validIdentDash(name) {
+			// RFC 5435 section 3.7: "optionname=value"; the name starts
+			// with a letter or digit, the value is a single line.
+			name, val, ok := strings.Cut(o, "=")
+			switch {
+			case !ok || name == "" || !validIdentDash(name) || !(isAlpha(name[0]) && name[0] != '_' || isDigit(name[0])):
 				v.errorf(a.pos, "notify command: invalid option '%s' (must be name=value)", o)
+			case strings.ContainsAny(val, "\r\n\x00"):
+				v.errorf(a.pos, "notify command: invalid value in option '%s'", name)
 			}
 		}
 	}
+}
+
+// isQchar reports whether r may appear unencoded in a mailto URI
+// (RFC 6068 section 2: qchar = unreserved / pct-encoded / some-delims).
+func isQchar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~%!$'()*+,;:@", r)
 }
 
 func validIdentDash(s string) bool {

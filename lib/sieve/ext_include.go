@@ -1,6 +1,9 @@
 package sieve
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
 )
 
@@ -71,10 +74,21 @@ func checkInclude(v *validator, c *cmd) {
 		return
 	}
 	src, err := v.opt.Include(name, global)
-	if err != nil {
-		if !c.has("optional") {
-			v.errorf(c.pos, "included %s script '%s' does not exist", map[bool]string{true: "global", false: "personal"}[global], name)
-		}
+	where := map[bool]string{true: "global", false: "personal"}[global]
+	switch {
+	case err == nil:
+	case !errors.Is(err, ErrNotFound) && !errors.Is(err, fs.ErrNotExist):
+		v.errorf(c.pos, "included %s script '%s' could not be loaded: %v", where, name, err)
+		return
+	case c.has("optional"):
+		return
+	case v.opt.Upload:
+		// RFC 6609 leaves the order of uploads open; the include is
+		// checked again when the script is compiled for delivery.
+		v.warnings = append(v.warnings, fmt.Sprintf("line %d: included %s script '%s' does not exist (ignored during upload)", c.pos.Line, where, name))
+		return
+	default:
+		v.errorf(c.pos, "included %s script '%s' does not exist", where, name)
 		return
 	}
 	if v.cs.depth+1 > v.lim.MaxIncludeDepth {
@@ -102,6 +116,9 @@ func checkInclude(v *validator, c *cmd) {
 	}
 	v.cs.done[key] = s
 	d.script = s
+	for _, w := range s.warnings {
+		v.warnings = append(v.warnings, fmt.Sprintf("in included script '%s': %s", name, w))
+	}
 }
 
 func checkGlobal(v *validator, c *cmd) {

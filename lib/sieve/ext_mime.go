@@ -81,6 +81,13 @@ func checkSetMods(v *validator, c *cmd) {
 }
 
 func runForeverypart(in *interp, c *cmd) (bool, error) {
+	// The validator bounds the nesting within one script; loops of
+	// included scripts nest too and are counted here (as Pigeonhole does).
+	in.loops++
+	defer func() { in.loops-- }()
+	if in.loops > maxLoopNesting {
+		return false, in.errorf(c.pos, "foreverypart: the nesting of foreverypart loops (also across included scripts) exceeds the limit (%d)", maxLoopNesting)
+	}
 	start := in.curPart
 	var parts []*part
 	if start == nil {

@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -60,6 +61,10 @@ func (v *validator) checkVarName(p Pos, cmdName, name string) {
 		}
 		ns := strings.ToLower(parts[0])
 		if ns == "global" && v.has("include") && len(parts) == 2 {
+			// RFC 6609 section 3.4: "global." names an ordinary variable.
+			if !validIdent(parts[1]) {
+				v.errorf(p, "%s command: invalid variable name '%s'", cmdName, name)
+			}
 			return
 		}
 		if len(parts) > 4 {
@@ -83,7 +88,8 @@ func (v *validator) declare(p Pos, name string) {
 	name = strings.ToLower(name)
 	if !v.vars[name] {
 		v.vars[name] = true
-		if len(v.vars) > maxScopeSize {
+		// Reported once, for the first declaration beyond the limit.
+		if len(v.vars) == maxScopeSize+1 {
 			v.errorf(p, "declaration of variable '%s' exceeds the limit (max variables: %d)", name, maxScopeSize)
 		}
 	}
@@ -128,10 +134,12 @@ func runSet(in *interp, c *cmd) (bool, error) {
 		for _, m := range mods {
 			switch m {
 			case "encodeurl":
-				// Do not cut a %XX escape.
+				// Do not cut a %XX escape, nor the escapes of one
+				// UTF-8 character.
 				if i := strings.LastIndexByte(val, '%'); i >= 0 && i >= len(val)-2 {
 					val = val[:i]
 				}
+				val = trimPartialEscapedRune(val)
 			case "quotewildcard", "quoteregex":
 				// Do not leave a dangling backslash.
 				n := 0
@@ -413,6 +421,10 @@ func decodeSeq(kind, rest string) (string, bool) {
 			b.WriteByte(byte(n))
 		} else {
 			n, err := strconv.ParseUint(f, 16, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				// All hex digits, but beyond any code point.
+				return "\x00invalid", false
+			}
 			if err != nil {
 				return "", false
 			}
@@ -426,3 +438,24 @@ func decodeSeq(kind, rest string) (string, bool) {
 }
 
 func utf8ValidString(s string) bool { return utf8.ValidString(s) }
+
+// trimPartialEscapedRune drops trailing %XX escapes that encode only the
+// first bytes of a multi-byte UTF-8 character.
+func trimPartialEscapedRune(s string) string {
+	n := 0 // trailing continuation bytes
+	for i := len(s); i >= 3 && s[i-3] == '%'; i -= 3 {
+		b, err := strconv.ParseUint(s[i-2:i], 16, 8)
+		if err != nil {
+			return s
+		}
+		switch {
+		case b&0xC0 == 0x80:
+			n++
+			continue
+		case b&0xE0 == 0xC0 && n < 1, b&0xF0 == 0xE0 && n < 2, b&0xF8 == 0xF0 && n < 3:
+			return s[:i-3]
+		}
+		return s
+	}
+	return s
+}

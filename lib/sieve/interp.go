@@ -35,6 +35,7 @@ type interp struct {
 	fields     []field // top-level fields when edited
 	body       []byte
 	flags      []string
+	loops      int // foreverypart loops running (nesting across includes)
 	vars       map[string]string
 	globals    map[string]string
 	matchVals  []string
@@ -97,6 +98,7 @@ func newInterp(ctx context.Context, s *Script, env *Env) *interp {
 		regexCache: map[string]*regexp.Regexp{}, onceDone: map[*Script]bool{},
 		dupSeen: map[string]bool{}, cfg: map[string]string{},
 	}
+	in.flags = normFlags(env.Flags)
 	in.start = time.Now()
 	in.now = env.Now
 	if in.now.IsZero() {
@@ -421,7 +423,9 @@ func (in *interp) finalActions() []Action {
 }
 
 func (in *interp) currentFlags() []string {
-	if !in.script.required["imap4flags"] || len(in.flags) == 0 {
+	// Flags set by an earlier script of a multiscript run (Env.Flags)
+	// apply even when this script does not use imap4flags itself.
+	if len(in.flags) == 0 {
 		return nil
 	}
 	return append([]string(nil), in.flags...)

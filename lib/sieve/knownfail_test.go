@@ -1,28 +1,22 @@
 package sieve
 
 // knownFailing lists the conformance tests ("file: test name") that fail
-// today, with the reason the runner saw. TestConformance fails on any other
-// failure, and logs the entries that start passing. The goal is an empty
-// list.
+// today, with the reason. TestConformance fails on any other failure, and
+// logs the entries that start passing. The goal is an empty list.
 var knownFailing = map[string]bool{
-	"compile/errors.svtest: Parser errors (FIXME: count only)":                        true, // fail: wrong number of errors reported
-	"compile/errors.svtest: Require errors (FIXME: count only)":                       true, // fail: wrong number of errors reported
-	"compile/errors.svtest: Encoded-character errors (FIXME: count only)":             true, // fail: wrong number of errors reported
-	"compile/errors.svtest: Outgoing address errors (FIXME: count only)":              true, // fail: wrong number of errors reported
-	"compile/errors.svtest: Typos":                                                    true, // fail: error 1 is invalid
-	"extensions/editheader/errors.svtest: Invalid field value":                        true, // fail: wrong number of errors reported
-	"extensions/editheader/errors.svtest: deleteheader :last without :index":          true, // fail: wrong number of errors reported
-	"extensions/enotify/encodeurl.svtest: :encodeurl variable size limit UTF-8":       true, // fail: variable 'd' not 3996 bytes long (3999)
-	"extensions/enotify/errors.svtest: Invalid mailto URI (FIXME: count only)":        true, // fail: wrong number of errors reported
-	"extensions/enotify/errors.svtest: Invalid :options argument (FIXME: count only)": true, // fail: wrong number of errors reported
-	"extensions/extlists/errors.svtest: Compile errors":                               true, // fail: wrong number of errors reported
-	"extensions/imap4flags/errors.svtest: Invalid Syntax":                             true, // fail: wrong number of errors reported
-	"extensions/imap4flags/multiscript.svtest: Internal Flags":                        true, // fail: \answered flag not stored for message
-	"extensions/include/errors.svtest: Global Namespace":                              true, // fail: wrong number of errors reported
-	"extensions/mime/errors.svtest: Limits - include":                                 true, // fail: script run should have failed
-	"extensions/relational/errors.svtest: Syntax errors":                              true, // fail: wrong number of errors reported
-	"extensions/variables/errors.svtest: Limits (FIXME: count only)":                  true, // fail: wrong number of errors reported
-	"failures/fuzz1.svtest: Flag changes between stores":                              true, // fail: no message in folder "Uninteiesting" with index 0
-	"failures/fuzz2.svtest: sometest":                                                 true, // fail: no message in folder " .Folder" with index 1
-	"failures/mailbox-bad-utf8.svtest: Mailbox parameter with bad UTF-8":              true, // fail: no message in folder "I\x9bBOX" with index 0
+	// field-value.sieve has one bad value (a NUL from ${hex:00}) and a BEL
+	// that the file says is "not an error", yet the test wants two errors
+	// before "compilation failed", the second matching "*value*Woah*invalid*".
+	// Gannet reports the NUL once. Pigeonhole's current addheader source is
+	// not available here to see where its other error comes from (the older
+	// version of this test counted the BEL as the first error); reporting
+	// the NUL twice would only be guessing at the count.
+	"extensions/editheader/errors.svtest: Invalid field value": true,
+	// compile.sieve wants 2 errors: Gannet gives one ("redirect :list"
+	// without an address: Gannet cannot expand a list into recipients, so
+	// RFC 6134's redirect to a list is not supported). Which second
+	// error Pigeonhole reports is not known: an unknown list cannot be a
+	// compile-time error there (basic.svtest compiles ":list" before its
+	// lists are configured), so matching the count would be guessing.
+	"extensions/extlists/errors.svtest: Compile errors": true,
 }

@@ -28,10 +28,11 @@ const (
 	tRBrace
 	tComma
 	tSemi
-	tAgain // internal: scan again
+	tAgain   // internal: scan again
+	tGarbage // a run of characters that start no token (already reported)
 )
 
-var tokNames = [...]string{"end of script", "identifier", "tag", "number", "string", "'['", "']'", "'('", "')'", "'{'", "'}'", "','", "';'", "more input"}
+var tokNames = [...]string{"end of script", "identifier", "tag", "number", "string", "'['", "']'", "'('", "')'", "'{'", "'}'", "','", "';'", "more input", "unknown characters"}
 
 func (k tokKind) String() string { return tokNames[k] }
 
@@ -247,7 +248,10 @@ func (lx *lexer) scan() (token, *Error) {
 	} else {
 		lx.softf(p, "unexpected character(s) starting with 0x%02x", c)
 	}
-	return token{kind: tAgain}, nil
+	// Like Pigeonhole, the parser sees the garbage as a token and reports
+	// what it expected instead, so a stray run of characters gives two
+	// errors (lexer and parser).
+	return token{kind: tGarbage, pos: p}, nil
 }
 
 func (lx *lexer) ident() string {

@@ -179,7 +179,9 @@ func (p *parser) next() {
 func (p *parser) command(depth int) *node {
 	n := &node{pos: p.tok.pos, name: p.tok.text}
 	p.advance()
-	p.arguments(n, depth)
+	// Test nesting is counted apart from block nesting (as Pigeonhole
+	// does): a command's own test is at level 1.
+	p.arguments(n, 0)
 	switch p.tok.kind {
 	case tSemi:
 		p.advance()
@@ -200,9 +202,16 @@ func (p *parser) command(depth int) *node {
 	return n
 }
 
+// maxArgs bounds the arguments of one command or test (Pigeonhole's
+// SIEVE_MAX_COMMAND_ARGUMENTS).
+const maxArgs = 32
+
 // arguments reads *argument [ test / test-list ].
 func (p *parser) arguments(n *node, depth int) {
 	for {
+		if len(n.args) > maxArgs {
+			p.fail(p.lx.errf(n.pos, "too many arguments for command '%s' (more than %d)", n.name, maxArgs))
+		}
 		switch p.tok.kind {
 		case tTag:
 			n.args = append(n.args, &arg{pos: p.tok.pos, kind: argTag, tag: p.tok.text})

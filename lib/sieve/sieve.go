@@ -74,7 +74,15 @@ type Script struct {
 	name     string
 	// globals are the variables the script declared with "global".
 	globals map[string]bool
+	// warnings are the compile-time warnings (Warnings).
+	warnings []string
 }
+
+// Warnings returns what compilation found questionable without rejecting
+// the script, such as an included script missing at upload
+// (Options.Upload); ManageSieve answers these with the WARNINGS response
+// code (RFC 5804 section 1.3).
+func (s *Script) Warnings() []string { return append([]string(nil), s.warnings...) }
 
 // Compile parses and validates a script. A bad script yields an *ErrorList
 // naming every problem found with its line and column. Included scripts
@@ -112,6 +120,7 @@ func compile(src []byte, opt *Options, name string, cs *compileState) (*Script, 
 	}
 	s.cmds = cmds
 	s.required = v.required
+	s.warnings = v.warnings
 	return s, nil
 }
 

@@ -229,3 +229,75 @@ func isImplicitKeep(a Action) bool {
 	k, ok := a.(Keep)
 	return ok && k.Implicit && len(k.Flags) == 0
 }
+
+// An include of a missing script is an error, except :optional, and a
+// warning when the script is being uploaded (Options.Upload); a loader
+// failure other than "not found" stays an error.
+func TestIncludeUpload(t *testing.T) {
+	scripts := map[string]string{"helper": "keep;"}
+	broken := errors.New("disk on fire")
+	loader := func(name string, global bool) ([]byte, error) {
+		if name == "fire" {
+			return nil, broken
+		}
+		if s, ok := scripts[name]; ok && !global {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("no %q: %w", name, ErrNotFound)
+	}
+	compile := func(src string, upload bool) (*Script, error) {
+		return Compile([]byte("require \"include\";\n"+src), &Options{Include: loader, Upload: upload})
+	}
+	for _, tc := range []struct {
+		src, warning, err string
+		upload            bool
+	}{
+		{src: `include "helper";`},
+		{src: `include "helper";`, upload: true},
+		{src: `include "absent";`, err: "included personal script 'absent' does not exist"},
+		{src: `include "absent";`, upload: true, warning: "line 2: included personal script 'absent' does not exist (ignored during upload)"},
+		{src: `include :global "absent";`, upload: true, warning: "line 2: included global script 'absent' does not exist (ignored during upload)"},
+		{src: `include :optional "absent";`, upload: true},
+		{src: `include "fire";`, upload: true, err: "could not be loaded: disk on fire"},
+	} {
+		s, err := compile(tc.src, tc.upload)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s (upload %v): error %v, want %q", tc.src, tc.upload, err, tc.err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s (upload %v): %v", tc.src, tc.upload, err)
+			continue
+		}
+		var want []string
+		if tc.warning != "" {
+			want = []string{tc.warning}
+		}
+		if got := s.Warnings(); !slices.Equal(got, want) {
+			t.Errorf("%s (upload %v): warnings %q, want %q", tc.src, tc.upload, got, want)
+		}
+	}
+	// A warning of an included script is passed up, naming it.
+	scripts["middle"] = "require \"include\";\ninclude \"absent\";"
+	s, err := compile(`include "middle";`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Warnings(); len(got) != 1 || !strings.HasPrefix(got[0], "in included script 'middle': line 2: ") {
+		t.Errorf("warnings through an include: %q", got)
+	}
+}
+
+// Flags from an earlier script (Env.Flags) apply to keep and fileinto of a
+// script that does not use imap4flags (a multiscript run).
+func TestEnvFlags(t *testing.T) {
+	out := run(t, "require \"fileinto\";\nfileinto \"folder\";", &Env{Flags: []string{"$label1 \\Answered"}})
+	if len(out.Actions) != 1 {
+		t.Fatalf("actions %#v", out.Actions)
+	}
+	if f, ok := out.Actions[0].(FileInto); !ok || !slices.Equal(f.Flags, []string{"$label1", "\\Answered"}) {
+		t.Errorf("fileinto %#v, want the flags of Env.Flags", out.Actions[0])
+	}
+}

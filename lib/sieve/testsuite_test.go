@@ -61,6 +61,9 @@ type suite struct {
 	fromSet   bool
 	// savedFromSet is fromSet before test_message :smtp.
 	savedFromSet bool
+	// envFlags carries imap4flags' internal variable from one script of
+	// a test_multiscript run to the next (Env.Flags).
+	envFlags []string
 }
 
 func (st *suite) restoreEnv() {
@@ -174,7 +177,8 @@ func (st *suite) env() *Env {
 		}
 	}
 	e := &Env{Message: st.msg, From: from, To: st.to, OrigTo: st.origTo, AuthUser: st.auth,
-		Mailboxes: suiteMailboxes{st}, Tracker: st.tracker, Lists: &suiteLists{st}, User: st.cfg["sieve_user_email"]}
+		Mailboxes: suiteMailboxes{st}, Tracker: st.tracker, Lists: &suiteLists{st}, User: st.cfg["sieve_user_email"],
+		Flags: st.envFlags}
 	e.SpamTest = func(ctx context.Context) (Score, error) { return st.score("spamtest", e.Message) }
 	e.VirusTest = func(ctx context.Context) (Score, error) { return st.score("virustest", e.Message) }
 	// The testsuite plays the mail store (RFC 5183 "location" MS).
@@ -405,6 +409,7 @@ func tsRun(in *interp, c *cmd) (bool, error) {
 func tsMultiscript(in *interp, c *cmd) (bool, error) {
 	st := in.suite.(*suite)
 	st.resetResult(in)
+	defer func() { st.envFlags = nil }()
 	for _, f := range in.list(c.args[0]) {
 		src, err := os.ReadFile(filepath.Join(st.dir, f))
 		if err != nil {
@@ -418,6 +423,7 @@ func tsMultiscript(in *interp, c *cmd) (bool, error) {
 		if !ok {
 			return false, nil
 		}
+		st.envFlags = st.lastRun.currentFlags()
 		if st.lastRun != nil && !st.lastRun.res.keepCancelled {
 			// The next script continues while implicit keep holds.
 			continue

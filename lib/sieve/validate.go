@@ -165,6 +165,8 @@ type validator struct {
 	loopNames []string
 	script    *Script
 	warnings  []string
+	// unknownTags holds the unknown tags already reported ("kind name :tag").
+	unknownTags map[string]bool
 }
 
 func (v *validator) errorf(p Pos, format string, a ...any) {
@@ -227,11 +229,18 @@ func (v *validator) block(nodes []*node, top bool, inLoop int) []*cmd {
 }
 
 func (v *validator) requireCmd(n *node) {
-	if len(n.args) != 1 || !n.args[0].isStrings() || len(n.tests) > 0 {
+	// As in Pigeonhole, a require with a malformed structure is reported
+	// once and its capabilities are not looked at.
+	switch {
+	case len(n.args) != 1 || !n.args[0].isStrings():
 		v.errorf(n.pos, "the require command expects a string list as argument 1 (capabilities)")
-	}
-	if n.hasBlock {
+		return
+	case len(n.tests) > 0:
+		v.errorf(n.pos, "the require command accepts no sub-tests, but tests are specified")
+		return
+	case n.hasBlock:
 		v.errorf(n.pos, "the require command does not expect a block")
+		return
 	}
 	for _, a := range n.args {
 		if a.isStrings() {
@@ -379,7 +388,16 @@ func (v *validator) args(n *node, s *spec, inLoop int) *cmd {
 			}
 		}
 		if ts == nil {
-			v.errorf(a.pos, "unknown tagged argument ':%s' for the %s %s (reported only once at first occurrence)", a.tag, s.name, s.kind())
+			// Like Pigeonhole, an unknown tag is reported at its first
+			// occurrence for a command or test and ignored after that.
+			key := s.kind() + " " + s.name + " :" + a.tag
+			if !v.unknownTags[key] {
+				if v.unknownTags == nil {
+					v.unknownTags = map[string]bool{}
+				}
+				v.unknownTags[key] = true
+				v.errorf(a.pos, "unknown tagged argument ':%s' for the %s %s (reported only once at first occurrence)", a.tag, s.name, s.kind())
+			}
 			continue
 		}
 		if _, dup := c.tags[a.tag]; dup {
@@ -407,7 +425,11 @@ func (v *validator) args(n *node, s *spec, inLoop int) *cmd {
 		}
 		c.tags[a.tag] = param
 	}
-	// Positional arguments.
+	// Positional arguments. When a tag lacks its parameter because a test
+	// follows (":value e ..."), the missing positional arguments are a
+	// problem of their own (Pigeonhole reports both).
+	tagFailed, unread := failed(), i < len(n.args)
+	nerrPos := len(v.errs)
 	off := 0
 	if s.optFirst && len(n.args)-i == len(s.pos)-1 {
 		off = 1
@@ -438,7 +460,7 @@ func (v *validator) args(n *node, s *spec, inLoop int) *cmd {
 		}
 		c.args = append(c.args, a)
 	}
-	if s.optLast && off == 0 && len(c.args) == len(s.pos)-1 || failed() {
+	if s.optLast && off == 0 && len(c.args) == len(s.pos)-1 || len(v.errs) > nerrPos || tagFailed && (unread || len(n.tests) == 0) {
 		// The optional last argument is absent (or an error was reported).
 	} else if off == 0 && len(c.args) < len(s.pos) {
 		v.errorf(n.pos, "the %s %s requires %d positional argument(s), but %d were specified", s.name, s.kind(), len(s.pos), len(c.args))
@@ -467,6 +489,10 @@ func (v *validator) args(n *node, s *spec, inLoop int) *cmd {
 		} else {
 			v.errorf(n.pos, "the %s %s requires a list of tests", s.name, s.kind())
 		}
+	} else if s.maxTests == 0 && len(n.tests) == 1 && !n.testList && tests[n.tests[0].name] == nil {
+		// "fileinto "x" keep;": what follows is no test, so the likely
+		// mistake is a missing ';' (Pigeonhole reports it so).
+		v.errorf(n.pos, "missing semicolon ';' after %s %s (found '%s' instead)", s.name, s.kind(), n.tests[0].name)
 	} else if s.maxTests >= 0 && len(n.tests) > s.maxTests {
 		v.errorf(n.pos, "the %s %s accepts no sub-tests, but tests are specified", s.name, s.kind())
 	} else if s.maxTests == 1 && n.testList {
