@@ -65,16 +65,26 @@ type cachedScript struct {
 }
 
 // script returns the account's active script compiled, nil when it has
-// none. Compiled scripts are kept while their text stays the same.
+// none. Compiled scripts are kept while the text of the account's scripts
+// (the active one and those it may include) stays the same.
 func (f *sieveFilter) script(ctx context.Context, acct *store.Account) (*sieve.Script, error) {
-	s, err := f.o.Store.ActiveSieveScript(ctx, acct.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
+	all, err := f.o.Store.ListSieveScripts(ctx, acct.ID)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(s.Content))
+	var active *store.SieveScript
+	h := sha256.New()
+	for i := range all {
+		if all[i].Active {
+			active = &all[i]
+		}
+		fmt.Fprintf(h, "%d:%s\x00%d:%s\x00%t\x00", len(all[i].Name), all[i].Name, len(all[i].Content), all[i].Content, all[i].Active)
+	}
+	if active == nil {
+		return nil, nil
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
 	f.mu.Lock()
 	c := f.cache[acct.ID]
 	f.mu.Unlock()
@@ -84,19 +94,20 @@ func (f *sieveFilter) script(ctx context.Context, acct *store.Account) (*sieve.S
 	opt := &sieve.Options{Limits: f.o.Limits, Include: func(name string, global bool) ([]byte, error) {
 		if global {
 			if f.o.Global == nil {
-				return nil, fmt.Errorf("no global script %q", name)
+				return nil, fmt.Errorf("global script %q: %w", name, sieve.ErrNotFound)
 			}
 			return f.o.Global(name)
 		}
-		inc, err := f.o.Store.GetSieveScript(ctx, acct.ID, name)
-		if err != nil {
-			return nil, err
+		for _, s := range all {
+			if s.Name == name {
+				return []byte(s.Content), nil
+			}
 		}
-		return []byte(inc.Content), nil
+		return nil, fmt.Errorf("script %q: %w", name, sieve.ErrNotFound)
 	}}
-	compiled, err := sieve.Compile([]byte(s.Content), opt)
+	compiled, err := sieve.Compile([]byte(active.Content), opt)
 	if err != nil {
-		return nil, fmt.Errorf("script %q: %w", s.Name, err)
+		return nil, fmt.Errorf("script %q: %w", active.Name, err)
 	}
 	f.mu.Lock()
 	if len(f.cache) > 10000 {

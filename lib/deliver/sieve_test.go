@@ -113,3 +113,34 @@ func TestSieveFilter(t *testing.T) {
 		t.Errorf("bob without a script: %v", r.Err)
 	}
 }
+
+// TestSieveFilterInclude: the active script includes another of the
+// account's scripts; changing the included one changes what happens to
+// the next message (the compiled script is not kept past the change).
+func TestSieveFilterInclude(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	bob := f.acct["bob"]
+	put := func(name, content string) {
+		t.Helper()
+		if err := f.st.PutSieveScript(ctx, &store.SieveScript{AccountID: bob.ID, Name: name, Content: content}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("main", `require "include"; include :personal "rules";`)
+	put("rules", `require "fileinto"; fileinto :create "First";`)
+	if err := f.st.ActivateSieveScript(ctx, bob.ID, "main"); err != nil {
+		t.Fatal(err)
+	}
+	d := f.deliverer(config.Deliver{QuotaExceeded: "temporary"})
+	d.AddFilter(SieveFilter(SieveOptions{Store: f.st}))
+	for _, want := range []string{"First", "Second"} {
+		if r := deliver(t, d, Request{Sender: "x@remote.test", Recipients: []string{"bob@example.test"}, Raw: testMessage("hi " + want)})[0]; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if got := f.list(t, "bob", want); len(got) != 1 {
+			t.Errorf("%s holds %d messages, want 1", want, len(got))
+		}
+		put("rules", `require "fileinto"; fileinto :create "Second";`)
+	}
+}
