@@ -128,7 +128,7 @@ func TestSieveFilterInclude(t *testing.T) {
 		}
 	}
 	put("main", `require "include"; include :personal "rules";`)
-	put("rules", `require "fileinto"; fileinto :create "First";`)
+	put("rules", `require ["fileinto", "mailbox"]; fileinto :create "First";`)
 	if err := f.st.ActivateSieveScript(ctx, bob.ID, "main"); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +141,6 @@ func TestSieveFilterInclude(t *testing.T) {
 		if got := f.list(t, "bob", want); len(got) != 1 {
 			t.Errorf("%s holds %d messages, want 1", want, len(got))
 		}
-		put("rules", `require "fileinto"; fileinto :create "Second";`)
+		put("rules", `require ["fileinto", "mailbox"]; fileinto :create "Second";`)
 	}
 }
