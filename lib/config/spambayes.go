@@ -35,29 +35,38 @@ type SpamBayes struct {
 }
 
 // BayesScores are the scores of the Bayes tags, each for a band of spam
-// probability; BAYES_999 is added on top of BAYES_99 from 0.999. The
-// defaults are SpamAssassin 4.0's.
+// probability; BAYES_999 is added on top of BAYES_99 from 0.999.
+//
+// The defaults make the classifier the primary evidence and the rules
+// adjustments: a confident Bayes alone (0.999 and above: 4.0 + 1.0) reaches
+// the default threshold of 5, 0.99 needs one point of rules, and an unsure
+// Bayes (0.40 to 0.60) adds nothing, where SpamAssassin 4.0's scores (3.5 +
+// 0.2 and 0.8) leave a confident Bayes to rules that also fire on wanted
+// bulk mail. Checked by cross-validation on the benchmark's training
+// sets (go run ./bench/spam -cv 5): spam caught 93.5 -> 94.7 %, ham flagged
+// 0.08 -> 0.04 %.
 type BayesScores struct {
 	B00  float64 `toml:"bayes_00"`  // below 0.01 (default -1.9)
 	B05  float64 `toml:"bayes_05"`  // 0.01 to 0.05 (-0.5)
 	B20  float64 `toml:"bayes_20"`  // 0.05 to 0.20 (-0.001)
 	B40  float64 `toml:"bayes_40"`  // 0.20 to 0.40 (-0.001)
-	B50  float64 `toml:"bayes_50"`  // 0.40 to 0.60 (0.8)
-	B60  float64 `toml:"bayes_60"`  // 0.60 to 0.80 (1.5)
-	B80  float64 `toml:"bayes_80"`  // 0.80 to 0.95 (2.0)
-	B95  float64 `toml:"bayes_95"`  // 0.95 to 0.99 (3.0)
-	B99  float64 `toml:"bayes_99"`  // 0.99 and above (3.5)
-	B999 float64 `toml:"bayes_999"` // 0.999 and above, on top (0.2)
+	B50  float64 `toml:"bayes_50"`  // 0.40 to 0.60 (0)
+	B60  float64 `toml:"bayes_60"`  // 0.60 to 0.80 (1.0)
+	B80  float64 `toml:"bayes_80"`  // 0.80 to 0.95 (2.5)
+	B95  float64 `toml:"bayes_95"`  // 0.95 to 0.99 (3.5)
+	B99  float64 `toml:"bayes_99"`  // 0.99 and above (4.0)
+	B999 float64 `toml:"bayes_999"` // 0.999 and above, on top (1.0)
 }
 
 // BayesTags lists the Bayes tag names in order of probability.
 var BayesTags = []string{"BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
 	"BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99", "BAYES_999"}
 
-// defaultBayesScores are SpamAssassin 4.0's scores of the Bayes tags.
+// defaultBayesScores are the default scores of the Bayes tags (see
+// BayesScores).
 func defaultBayesScores() BayesScores {
-	return BayesScores{B00: -1.9, B05: -0.5, B20: -0.001, B40: -0.001, B50: 0.8,
-		B60: 1.5, B80: 2.0, B95: 3.0, B99: 3.5, B999: 0.2}
+	return BayesScores{B00: -1.9, B05: -0.5, B20: -0.001, B40: -0.001, B50: 0,
+		B60: 1.0, B80: 2.5, B95: 3.5, B99: 4.0, B999: 1.0}
 }
 
 // defaultSpamBayes returns the defaults of [spam.bayes].

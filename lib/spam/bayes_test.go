@@ -362,3 +362,33 @@ func TestBayesConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkBayesCheck measures one classification (tokenizing and the
+// in-memory model; NewMessage not included).
+func BenchmarkBayesCheck(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), sqlite.Options{
+		Path: filepath.Join(b.TempDir(), "gannet.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	ctx := context.Background()
+	for i := range 50 {
+		for _, spam := range []bool{true, false} {
+			if err := Train(ctx, st, 0, corpusMessage(b, r, spam, i), spam, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	bc := NewBayes(st, testBayesConfig(), nil)
+	m := corpusMessage(b, r, true, 9999)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := bc.Check(ctx, m, &Result{}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}
