@@ -121,5 +121,14 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 			fmt.Fprintln(os.Stderr)
 		}
 	}
-	return res, []*Result{alone}, nil
+	extra := []*Result{alone}
+	// The same filter through spamd's socket (the store stays open here:
+	// SQLite lets both read it).
+	sd, err := runSpamd(ctx, cfg, dir, test)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gannet spamd: %v\n", err)
+	} else {
+		extra = append(extra, sd)
+	}
+	return res, extra, nil
 }

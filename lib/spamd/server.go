@@ -208,8 +208,10 @@ func (s *Server) Answer(ctx context.Context, req *Request) *Response {
 	case Headers:
 		resp.Body = Rewrite(req.Body, v, true)
 	}
-	s.log().Debug("spamd: checked", "command", req.Command, "user", req.User, "account", acct,
-		"spam", v.Spam, "score", v.Score, "tags", SymbolList(v))
+	if log := s.log(); log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("spamd: checked", "command", req.Command, "user", req.User, "account", acct,
+			"spam", v.Spam, "score", v.Score, "tags", SymbolList(v))
+	}
 	return resp
 }
 

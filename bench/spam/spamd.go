@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gannet/bench/internal/benchutil"
+	"gannet/lib/spamd"
+)
+
+// runSpamd classifies the test sets through Gannet's spamd program over its
+// TCP socket (SPAMD CHECK), on the store runGannet trained, with four
+// clients per core at once: the issue asks it to be within 20 % of the in-process
+// figure. The daemon and the clients share the machine's cores, as spamc
+// and spamd do.
+func runSpamd(ctx context.Context, cfg Config, dir string, test []Msg) (*Result, error) {
+	bin := filepath.Join(dir, "bin")
+	if err := benchutil.Build(ctx, bin, "./cmd/spamd"); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	conf := filepath.Join(dir, "spamd.toml")
+	err = os.WriteFile(conf, fmt.Appendf(nil, `[server]
+hostname = "mx.example.test"
+state_dir = %q
+
+[log]
+level = "warn"
+
+[[spamd.listener]]
+name = "spamd"
+address = %q
+`, dir, addr), 0o600)
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(filepath.Join(bin, "spamd"), filepath.Join(dir, "spamd.log"), "--config", conf)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitPort(wctx, addr, d); err != nil {
+		return nil, fmt.Errorf("spamd did not start: %w\n%s", err, d.LogTail(2000))
+	}
+
+	cl := &spamd.Client{Addresses: []string{addr}, Timeout: time.Minute}
+	res := &Result{System: "Gannet spamd (socket)", Sets: map[string]*SetResult{}, Train: -1}
+	verdicts := make([]bool, len(test))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	// Four clients per core keep spamd busy while others wait on the
+	// network, as concurrent spamc runs do.
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(test) {
+					return
+				}
+				r, err := cl.Do(ctx, &spamd.Request{Command: spamd.Check, Body: test[i].Raw})
+				if err == nil && r.Code != 0 {
+					err = fmt.Errorf("spamd answered %d %s", r.Code, r.Message)
+				}
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("%s/%s: %w", test[i].Set, test[i].Name, err) })
+					return
+				}
+				verdicts[i] = r.Spam
+			}
+		})
+	}
+	wg.Wait()
+	res.Classify = time.Since(start)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	for i, m := range test {
+		res.add(m.Set, verdicts[i])
+	}
+	return res, nil
+}
