@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"gannet/lib/deliver"
 )
 
 // MaxMessage is the largest message read; a bigger one is reported as an
@@ -67,7 +69,7 @@ func Walk(path, format string, stdin io.Reader, fn Func) error {
 		if err != nil {
 			return fn(Message{Source: "-"}, err)
 		}
-		return fn(Message{Source: "-", Raw: normalize(stripFromLine(raw))}, nil)
+		return fn(Message{Source: "-", Raw: deliver.ToCRLF(stripFromLine(raw))}, nil)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -233,7 +235,7 @@ func readFile(path, format string, fn Func) error {
 	if err != nil {
 		return fn(Message{Source: path}, fmt.Errorf("%s: %w", path, err))
 	}
-	return fn(Message{Source: path, Raw: normalize(raw)}, nil)
+	return fn(Message{Source: path, Raw: deliver.ToCRLF(raw)}, nil)
 }
 
 func isMboxStart(br *bufio.Reader) bool {
@@ -253,69 +255,27 @@ func readAll(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// readMbox splits an mbox at "From " lines that follow a blank line (or
-// start the file) and undoes mboxrd quoting (">From " -> "From ").
+// readMbox splits an mbox with lib/deliver's reader (the one deliver
+// --mbox imports with): messages start at From_ lines, mboxrd quoting is
+// undone, line breaks become CRLF.
 func readMbox(r io.Reader, name string, fn Func) error {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
-	}
-	var cur bytes.Buffer
-	num, started, tooLarge, prevBlank := 0, false, false, true
-	flush := func() error {
-		if !started {
-			return nil
-		}
-		src := fmt.Sprintf("%s#%d", name, num)
-		if tooLarge {
-			return fn(Message{Source: src}, ErrTooLarge)
-		}
-		raw := cur.Bytes()
-		// The blank line before the next "From " (or ending the file)
-		// belongs to the mbox.
-		switch {
-		case bytes.HasSuffix(raw, []byte("\n\r\n")):
-			raw = raw[:len(raw)-2]
-		case bytes.HasSuffix(raw, []byte("\n\n")):
-			raw = raw[:len(raw)-1]
-		}
-		return fn(Message{Source: src, Raw: normalize(bytes.Clone(raw))}, nil)
-	}
+	mr := deliver.NewMboxReader(r, MaxMessage)
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			if prevBlank && bytes.HasPrefix(line, []byte("From ")) {
-				if ferr := flush(); ferr != nil {
-					return ferr
-				}
-				num++
-				started, tooLarge = true, false
-				cur.Reset()
-				prevBlank = false
-				continue
+		m, err := mr.Next()
+		var tl *deliver.TooLargeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &tl):
+			if ferr := fn(Message{Source: fmt.Sprintf("%s#%d", name, tl.Index+1)}, ErrTooLarge); ferr != nil {
+				return ferr
 			}
-			started = true
-			prevBlank = len(bytes.TrimRight(line, "\r\n")) == 0
-			if q := bytes.TrimLeft(line, ">"); len(q) < len(line) && bytes.HasPrefix(q, []byte("From ")) {
-				line = line[1:]
-			}
-			if cur.Len()+len(line) > MaxMessage {
-				tooLarge = true
-			} else if !tooLarge {
-				cur.Write(line)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			if num == 0 && cur.Len() == 0 {
-				return nil
-			}
-			if num == 0 {
-				num = 1
-			}
-			return flush()
-		}
-		if err != nil {
+			continue
+		case err != nil:
 			return fn(Message{Source: name}, err)
+		}
+		if err := fn(Message{Source: fmt.Sprintf("%s#%d", name, m.Index+1), Raw: m.Raw}, nil); err != nil {
+			return err
 		}
 	}
 }
@@ -328,26 +288,4 @@ func stripFromLine(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-// normalize turns bare LF (and bare CR) line endings into CRLF.
-func normalize(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\n")) || bytes.Count(b, []byte("\r\n")) == bytes.Count(b, []byte("\n")) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+len(b)/20)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
 }
