@@ -21,7 +21,8 @@
 //     that announces QRESYNC; otherwise "QRESYNC: not yet".
 //
 // The big mailbox reaches imapd through the store (AddMessages, parsed as
-// at delivery) and Dovecot as maildir files (named with their sizes, as
+// at delivery, then text-indexed as imapd would in the background) and
+// Dovecot as maildir files (named with their sizes, as
 // Dovecot names what it saves), before either server starts. The client
 // is a bare one (client.go) that reads response lines and skips literals,
 // so that its own cost stays small next to the server's; it runs in this
@@ -198,9 +199,12 @@ type Result struct {
 // MailboxRun is one SELECT and full UID FETCH on a new connection.
 type MailboxRun struct {
 	Select, Fetch time.Duration
-	Exists        int   // EXISTS in the SELECT response
-	Fetched       int   // FETCH responses
-	Bytes         int64 // bytes of the FETCH responses
+	// FetchCPU is the server's processor time during the FETCH, which
+	// other work on the machine disturbs less than Fetch.
+	FetchCPU time.Duration
+	Exists   int   // EXISTS in the SELECT response
+	Fetched  int   // FETCH responses
+	Bytes    int64 // bytes of the FETCH responses
 }
 
 // MailboxResult is the mailbox phase.
@@ -479,6 +483,7 @@ func runMailbox(ctx context.Context, srv server) (*MailboxResult, error) {
 		run.Select = time.Since(start)
 		if err == nil {
 			before := c.bytes + c.lit
+			cpu0 := srv.CPU()
 			start = time.Now()
 			_, err = c.run(ctx, "UID FETCH 1:* "+fetchItems, func(line []byte) {
 				if isFetch(line) {
@@ -486,6 +491,7 @@ func runMailbox(ctx context.Context, srv server) (*MailboxResult, error) {
 				}
 			})
 			run.Fetch = time.Since(start)
+			run.FetchCPU = srv.CPU() - cpu0
 			run.Bytes = c.bytes + c.lit - before
 		}
 		if err == nil {
@@ -871,15 +877,20 @@ func Print(w io.Writer, cfg Config, results []Result) {
 			last := m.Runs[len(m.Runs)-1]
 			fmt.Fprintf(w, "  %-8s %-30s %-30s %9d %8.1f %7.1f MB\n", r.Server, strings.Join(sel, " / "), strings.Join(fet, " / "),
 				last.Fetched, float64(last.Bytes)/1e6, float64(m.Peak)/1e6)
+			var cpu []string
+			for _, run := range m.Runs {
+				cpu = append(cpu, ms(run.FetchCPU))
+			}
+			fmt.Fprintf(w, "  %-8s server CPU during UID FETCH (runs 1/2/3): %s\n", "", strings.Join(cpu, " / "))
 			if last.Fetched != cfg.Messages || last.Exists != cfg.Messages {
 				fmt.Fprintf(w, "  %s: EXISTS %d and %d FETCH responses, want %d\n", r.Server, last.Exists, last.Fetched, cfg.Messages)
 			}
 		}
 		if g != nil && d != nil && g.Mailbox != nil && d.Mailbox != nil {
 			gb, db := g.Mailbox.best(), d.Mailbox.best()
-			fmt.Fprintf(w, "  ratio gannet/dovecot (time, best of runs 2-3): SELECT %s, UID FETCH %s; peak mem %s\n",
+			fmt.Fprintf(w, "  ratio gannet/dovecot (time, best of runs 2-3): SELECT %s, UID FETCH %s (server CPU %s); peak mem %s\n",
 				ratio(gb.Select.Seconds(), db.Select.Seconds()), ratio(gb.Fetch.Seconds(), db.Fetch.Seconds()),
-				ratio(float64(g.Mailbox.Peak), float64(d.Mailbox.Peak)))
+				ratio(gb.FetchCPU.Seconds(), db.FetchCPU.Seconds()), ratio(float64(g.Mailbox.Peak), float64(d.Mailbox.Peak)))
 		}
 	}
 

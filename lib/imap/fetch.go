@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -337,12 +338,16 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	if len(refs) == 0 && !mods.vanished {
 		return "FETCH completed", nil
 	}
-	setSeen, needParsed := false, false
+	setSeen, needParsed, envelopeOnly, preview := false, false, true, false
 	for _, it := range items {
 		if (it.kind == fSection || it.kind == fBinary) && !it.peek && !s.sel.readOnly {
 			setSeen = true
 		}
-		needParsed = needParsed || it.needsParsed()
+		if it.needsParsed() {
+			needParsed = true
+			envelopeOnly = envelopeOnly && it.kind == fEnvelope
+		}
+		preview = preview || it.kind == fPreview
 	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
@@ -357,27 +362,19 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 			return "FETCH completed", nil
 		}
 	}
-	fb := fetchBatch{items: items, setSeen: setSeen, needParsed: needParsed, hasModSeq: hasModSeq,
+	fb := fetchBatch{items: items, setSeen: setSeen, needParsed: needParsed && !envelopeOnly,
+		needEnvelope: needParsed && envelopeOnly, needPreview: preview, hasModSeq: hasModSeq,
 		indexOnly: indexOnly(items), seenNow: map[uint32]bool{}}
 	if mods.changedSince != nil {
 		fb.changedSince = *mods.changedSince
 	}
-	if mods.changedSince != nil && len(refs) > changeBatch {
-		// Only the messages changed since: the store finds them by
-		// mod-sequence, whatever the size of the mailbox.
-		if err := s.fetchBatch(ctx, &fb, refs, false); err != nil {
-			return "", err
-		}
-	} else {
-		// A batch at a time, each written before the next is read, so
-		// that a FETCH of a large mailbox holds one batch in memory.
-		for len(refs) > 0 {
-			n := min(len(refs), fetchBatchSize)
-			if err := s.fetchBatch(ctx, &fb, refs[:n], true); err != nil {
-				return "", err
-			}
-			refs = refs[n:]
-		}
+	err = s.fetchBatches(ctx, &fb, refs, mods.changedSince != nil && len(refs) > changeBatch)
+	// The responses written so far go out whatever happened to the rest.
+	if ferr := fb.flush(s); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return "", err
 	}
 	seenNow, failed := fb.seenNow, fb.failed
 	if s.condstore && !uid && (hasModSeq || len(seenNow) > 0) {
@@ -391,21 +388,68 @@ func (s *session) fetch(args []wire.Token, uid bool) (string, error) {
 	return "FETCH completed", nil
 }
 
+// fetchBatches writes the FETCH responses of refs. With changed set it
+// reads only the messages changed since fb.changedSince.
+func (s *session) fetchBatches(ctx context.Context, fb *fetchBatch, refs []msgRef, changed bool) error {
+	if changed {
+		// Only the messages changed since: the store finds them by
+		// mod-sequence, whatever the size of the mailbox.
+		return s.fetchBatch(ctx, fb, refs, false)
+	}
+	// A batch at a time, each written before the next is read, so that a
+	// FETCH of a large mailbox holds one batch in memory.
+	for len(refs) > 0 {
+		n := min(len(refs), fetchBatchSize)
+		if err := s.fetchBatch(ctx, fb, refs[:n], true); err != nil {
+			return err
+		}
+		refs = refs[n:]
+	}
+	return nil
+}
+
 // fetchBatchSize is how many messages FETCH reads from the store at a
 // time.
 const fetchBatchSize = 1000
+
+// fetchWriteSize is how much FETCH response text is gathered before it
+// is handed to the connection: written in pieces this large, the
+// responses go out in full TLS records (16 KB) rather than one per
+// response or per 4 KB of the connection's buffer.
+const fetchWriteSize = 32 << 10
 
 // fetchBatch is the state of one FETCH command across its batches.
 type fetchBatch struct {
 	items        []fetchItem
 	setSeen      bool
-	needParsed   bool
+	needParsed   bool // the whole structure: message.Decode
+	needEnvelope bool // the envelope alone: message.DecodeEnvelope
+	needPreview  bool // Meta.Preview, which ListMessages leaves out otherwise
 	hasModSeq    bool
 	indexOnly    bool   // only FLAGS, UID and MODSEQ: the mailbox index will do
 	changedSince uint64 // CHANGEDSINCE, 0 if none
 	seenNow      map[uint32]bool
 	failed       bool
+	out          bytes.Buffer // responses not yet handed to the connection
 }
+
+// flush hands the gathered responses to the connection's writer.
+func (fb *fetchBatch) flush(s *session) error {
+	if fb.out.Len() == 0 {
+		return nil
+	}
+	s.w.Write(fb.out.Bytes())
+	if fb.out.Cap() > maxKeptFetchBuffer {
+		fb.out = bytes.Buffer{} // a large literal went out: do not keep its room
+	} else {
+		fb.out.Reset()
+	}
+	return s.w.Err()
+}
+
+// maxKeptFetchBuffer is the most room fetchBatch.out keeps between
+// flushes.
+const maxKeptFetchBuffer = 4 * fetchWriteSize
 
 // indexOnly reports whether items need no more than the mailbox index
 // holds (UID, flags and mod-sequence).
@@ -420,19 +464,31 @@ func indexOnly(items []fetchItem) bool {
 	return true
 }
 
+// uidRangeSlack bounds how sparse a batch's UIDs may be for the store to
+// read it as one range of UIDs (messages in the range but not in the
+// batch are read and skipped) rather than by naming each UID.
+const uidRangeSlack = 2
+
+// findUID returns the message of msgs (in UID order) with UID uid, nil if
+// there is none.
+func findUID(msgs []store.Message, uid uint32) *store.Message {
+	i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= uid })
+	if i < len(msgs) && msgs[i].UID == uid {
+		return &msgs[i]
+	}
+	return nil
+}
+
 // fetchBatch reads refs from the store and writes their FETCH
 // responses. With byUID unset it lists the mailbox's messages changed
 // since fb.changedSince instead of naming refs' UIDs.
 func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef, byUID bool) error {
-	var uids []uint32
-	if byUID {
-		uids = make([]uint32, len(refs))
+	var msgs []store.Message // in UID order
+	if fb.indexOnly && byUID {
+		uids := make([]uint32, len(refs))
 		for i, r := range refs {
 			uids[i] = r.uid
 		}
-	}
-	var msgs []store.Message
-	if fb.indexOnly && byUID {
 		idx, err := s.srv.Store.MailboxIndex(ctx, s.acct.ID, s.sel.mbox.ID, uids)
 		if err != nil {
 			return err
@@ -446,15 +502,26 @@ func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef,
 				UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags})
 		}
 	} else {
-		f := store.MessageFilter{MailboxID: s.sel.mbox.ID, UIDs: uids, ChangedSince: fb.changedSince}
+		f := store.MessageFilter{MailboxID: s.sel.mbox.ID, ChangedSince: fb.changedSince,
+			StructureOnly: !fb.needPreview}
+		if byUID {
+			// refs are in UID order. When they are (nearly) all the UIDs
+			// between the first and the last, as in a FETCH 1:*, the store
+			// reads the range: one index scan instead of a lookup per UID.
+			lo, hi := refs[0].uid, refs[len(refs)-1].uid
+			if uint64(hi-lo) < uidRangeSlack*uint64(len(refs)) {
+				f.MinUID, f.MaxUID = lo, hi
+			} else {
+				f.UIDs = make([]uint32, len(refs))
+				for i, r := range refs {
+					f.UIDs[i] = r.uid
+				}
+			}
+		}
 		var err error
 		if msgs, err = s.srv.Store.ListMessages(ctx, s.acct.ID, f); err != nil {
 			return err
 		}
-	}
-	byUIDs := make(map[uint32]*store.Message, len(msgs))
-	for i := range msgs {
-		byUIDs[msgs[i].UID] = &msgs[i]
 	}
 	if fb.setSeen {
 		var ids []int64
@@ -469,7 +536,7 @@ func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef,
 				return err
 			}
 			for i := range changed {
-				if m := byUIDs[changed[i].UID]; m != nil && changed[i].MailboxID == s.sel.mbox.ID {
+				if m := findUID(msgs, changed[i].UID); m != nil && changed[i].MailboxID == s.sel.mbox.ID {
 					m.Flags, m.ModSeq = changed[i].Flags, changed[i].ModSeq
 					fb.seenNow[m.UID] = true
 					s.sel.own[changed[i].ModSeq] = true
@@ -477,24 +544,38 @@ func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef,
 			}
 		}
 	}
-	var buf bytes.Buffer
+	buf := &fb.out
+	j := 0 // msgs[j:] are the messages not yet matched with refs
 	for _, r := range refs {
-		m := byUIDs[r.uid]
-		if m == nil {
+		for j < len(msgs) && msgs[j].UID < r.uid {
+			j++
+		}
+		if j == len(msgs) || msgs[j].UID != r.uid {
 			continue // expunged meanwhile, or unchanged since
 		}
+		m := &msgs[j]
 		var parsed *message.Parsed
-		if fb.needParsed {
+		var env *message.Envelope
+		switch {
+		case fb.needParsed:
 			var err error
 			if parsed, err = message.Decode(m.Meta.Structure); err != nil {
 				s.log.Error("stored structure unreadable", "message", m.ID, "err", err)
 				fb.failed = true
 				continue
 			}
+			env = parsed.Envelope()
+		case fb.needEnvelope:
+			var err error
+			if env, err = message.DecodeEnvelope(m.Meta.Structure); err != nil {
+				s.log.Error("stored structure unreadable", "message", m.ID, "err", err)
+				fb.failed = true
+				continue
+			}
 		}
-		buf.Reset()
+		mark := buf.Len()
 		buf.WriteString("* ")
-		buf.WriteString(strconv.FormatUint(uint64(r.seq), 10))
+		buf.Write(strconv.AppendUint(buf.AvailableBuffer(), uint64(r.seq), 10))
 		buf.WriteString(" FETCH (")
 		wroteFlags := false
 		for i := range fb.items {
@@ -505,22 +586,26 @@ func (s *session) fetchBatch(ctx context.Context, fb *fetchBatch, refs []msgRef,
 			if it.kind == fFlags {
 				wroteFlags = true
 			}
-			if err := s.fetchItem(ctx, &buf, m, parsed, it); err != nil {
+			if err := s.fetchItem(ctx, buf, m, parsed, env, it); err != nil {
+				// What this response had written is not sent; what the
+				// ones before it wrote is (fetch flushes it).
+				buf.Truncate(mark)
 				return err
 			}
 		}
 		if fb.seenNow[m.UID] && !wroteFlags {
 			buf.WriteString(" FLAGS ")
-			writeFlagList(&buf, s.withRecent(m.UID, m.Flags))
+			writeFlagList(buf, s.withRecent(m.UID, m.Flags))
 			if s.condstore && !fb.hasModSeq {
 				buf.WriteByte(' ')
-				writeModSeq(&buf, m.ModSeq)
+				writeModSeq(buf, m.ModSeq)
 			}
 		}
 		buf.WriteString(")\r\n")
-		s.w.Write(buf.Bytes())
-		if s.w.Err() != nil {
-			return s.w.Err()
+		if buf.Len() >= fetchWriteSize {
+			if err := fb.flush(s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -540,8 +625,9 @@ func writeFlagList(b *bytes.Buffer, flags []string) {
 // internalDateLayout is RFC 9051's date-time.
 const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
 
-// fetchItem writes one data item of one message.
-func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Message, p *message.Parsed, it *fetchItem) error {
+// fetchItem writes one data item of one message. p is the message's
+// decoded structure, nil when no item needs more than env, its envelope.
+func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Message, p *message.Parsed, env *message.Envelope, it *fetchItem) error {
 	b.WriteString(it.name)
 	b.WriteByte(' ')
 	if s.writeObjectItem(b, m, it.kind) {
@@ -551,17 +637,19 @@ func (s *session) fetchItem(ctx context.Context, b *bytes.Buffer, m *store.Messa
 	case fFlags:
 		writeFlagList(b, s.withRecent(m.UID, m.Flags))
 	case fUID:
-		b.WriteString(strconv.FormatUint(uint64(m.UID), 10))
+		b.Write(strconv.AppendUint(b.AvailableBuffer(), uint64(m.UID), 10))
 	case fModSeq:
-		b.WriteString("(" + strconv.FormatUint(m.ModSeq, 10) + ")")
+		b.WriteByte('(')
+		b.Write(strconv.AppendUint(b.AvailableBuffer(), m.ModSeq, 10))
+		b.WriteByte(')')
 	case fSize:
-		b.WriteString(strconv.FormatInt(m.Size, 10))
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), m.Size, 10))
 	case fInternalDate:
 		b.WriteByte('"')
-		b.WriteString(m.InternalDate.Format(internalDateLayout))
+		b.Write(appendDateTime(b.AvailableBuffer(), m.InternalDate))
 		b.WriteByte('"')
 	case fEnvelope:
-		render.Envelope(b, p.Envelope(), s.utf8 || s.rev2)
+		render.Envelope(b, env, s.utf8 || s.rev2)
 	case fBodyStructure:
 		render.BodyStructure(b, p.Root, true, s.utf8 || s.rev2)
 	case fBody:

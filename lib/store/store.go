@@ -319,6 +319,14 @@ type MessageFilter struct {
 	UIDs []uint32
 	// ChangedSince returns only messages with a greater ModSeq when non-zero.
 	ChangedSince uint64
+	// MinUID and MaxUID restrict to UIDs from MinUID to MaxUID inclusive
+	// when MaxUID is non-zero: one range scan of the mailbox's UIDs, where
+	// UIDs names each. They are meant with MailboxID set.
+	MinUID, MaxUID uint32
+	// StructureOnly fills in only Structure of each message's Meta, leaving
+	// its other fields zero, so that less of each message is read (what
+	// IMAP FETCH needs, PREVIEW aside).
+	StructureOnly bool
 }
 
 // Messages stores messages. Every change bumps the account's modification

@@ -196,6 +196,62 @@ func scanMessage(sc rowScanner) (store.Message, error) {
 	return m, err
 }
 
+// leanCols are the columns of a listing with StructureOnly set: msgCols
+// without account_id (the caller knows it) and the Meta fields other than
+// the structure, which are most of the bytes of a row.
+const leanCols = `id, mailbox_id, uid, modseq, blob_id, size, internal_date, save_date,
+	thread_id, sysflags, keywords, structure`
+
+// leanRow reads rows of leanCols. It keeps the scratch values and the
+// destination list from row to row, and scans into the caller's Message,
+// so that a row costs no allocation of its own beyond the values read.
+type leanRow struct {
+	uid, internal, saved, sys int64
+	kw                        string
+	dest                      [12]any
+}
+
+// scan reads the current row into m; the account ID is left to the
+// caller.
+func (r *leanRow) scan(sc rowScanner, m *store.Message) error {
+	r.dest = [12]any{&m.ID, &m.MailboxID, &r.uid, &m.ModSeq, &m.BlobID, &m.Size, &r.internal, &r.saved,
+		&m.ThreadID, &r.sys, &r.kw, &m.Meta.Structure}
+	if err := sc.Scan(r.dest[:]...); err != nil {
+		return err
+	}
+	m.UID, m.InternalDate, m.SaveDate = uint32(r.uid), goTime(r.internal), goTime(r.saved)
+	m.Flags = flagList(r.sys, r.kw)
+	return nil
+}
+
+// listLean runs a listing query of leanCols for ListMessages with
+// StructureOnly; sizeHint is how many rows to make room for at first.
+func (s *Store) listLean(ctx context.Context, accountID int64, sizeHint int, q string, args ...any) ([]store.Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	if sizeHint > 0 {
+		out = make([]store.Message, 0, sizeHint)
+	}
+	var r leanRow
+	for rows.Next() {
+		out = append(out, store.Message{AccountID: accountID})
+		if err := r.scan(rows, &out[len(out)-1]); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 // getMessageTx reads one message of the account inside tx.
 func getMessageTx(ctx context.Context, tx *sql.Tx, accountID, id int64) (*store.Message, error) {
 	m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+msgCols+" FROM messages WHERE id = ? AND account_id = ?", id, accountID))
@@ -399,9 +455,17 @@ func (s *Store) GetMessage(ctx context.Context, accountID, id int64) (*store.Mes
 	return &m, nil
 }
 
+// maxListHint bounds the room ListMessages makes for a listing before it
+// has read it.
+const maxListHint = 4096
+
 // ListMessages lists the account's messages matching f, by mailbox and UID.
 func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.MessageFilter) ([]store.Message, error) {
-	q := "SELECT " + msgCols + " FROM messages WHERE account_id = ?"
+	cols := msgCols
+	if f.StructureOnly {
+		cols = leanCols
+	}
+	q := "SELECT " + cols + " FROM messages WHERE account_id = ?"
 	args := []any{accountID}
 	if f.MailboxID != 0 {
 		q += " AND mailbox_id = ?"
@@ -410,6 +474,14 @@ func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.Messa
 	if f.ChangedSince != 0 {
 		q += " AND modseq > ?"
 		args = append(args, int64(f.ChangedSince))
+	}
+	if f.MaxUID != 0 {
+		if f.MinUID > f.MaxUID {
+			return nil, nil
+		}
+		// With mailbox_id above, one range scan of UNIQUE (mailbox_id, uid).
+		q += " AND uid BETWEEN ? AND ?"
+		args = append(args, int64(f.MinUID), int64(f.MaxUID))
 	}
 	if f.UIDs != nil {
 		if len(f.UIDs) == 0 {
@@ -422,7 +494,21 @@ func (s *Store) ListMessages(ctx context.Context, accountID int64, f store.Messa
 		q += " AND uid IN (SELECT value FROM json_each(?))"
 		args = append(args, string(uids))
 	}
-	out, err := queryAll(ctx, s.rdb, scanMessage, q+" ORDER BY mailbox_id, uid", args...)
+	q += " ORDER BY mailbox_id, uid"
+	var out []store.Message
+	var err error
+	if f.StructureOnly {
+		hint := 0
+		switch {
+		case f.UIDs != nil:
+			hint = len(f.UIDs)
+		case f.MaxUID != 0:
+			hint = int(min(f.MaxUID-f.MinUID, maxListHint-1)) + 1
+		}
+		out, err = s.listLean(ctx, accountID, hint, q, args...)
+	} else {
+		out, err = queryAll(ctx, s.rdb, scanMessage, q, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
