@@ -59,12 +59,13 @@ func run(c *cli.Context) error {
 		return err
 	}
 	srv := &spamd.Server{
-		Filter:   filter,
-		Accounts: dir,
-		MaxSize:  cfg.Spamd.MaxMessageSize,
-		Timeout:  cfg.Spamd.Timeout.Duration,
-		Hostname: cfg.Server.Hostname,
-		Log:      log,
+		Filter:     filter,
+		Accounts:   dir,
+		Thresholds: spamd.StoreThresholds(st),
+		MaxSize:    cfg.Spamd.MaxMessageSize,
+		Timeout:    cfg.Spamd.Timeout.Duration,
+		Hostname:   cfg.Server.Hostname,
+		Log:        log,
 	}
 	if cfg.Spamd.AllowTell {
 		srv.Trainer = spamd.BayesTrainer{Store: st}
@@ -72,6 +73,7 @@ func run(c *cli.Context) error {
 	mil := &spamd.Milter{
 		Filter:     filter,
 		Accounts:   dir,
+		Thresholds: spamd.StoreThresholds(st),
 		MaxSize:    cfg.Spamd.MaxMessageSize,
 		Timeout:    cfg.Spamd.Timeout.Duration,
 		Quarantine: cfg.Spamd.MilterQuarantine,

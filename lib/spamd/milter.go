@@ -46,6 +46,9 @@ type Milter struct {
 	// (DefaultMilterTimeout when 0) and the check of one message
 	// (DefaultTimeout).
 	Timeout time.Duration
+	// Thresholds, when set, gives the account's own thresholds for a
+	// message with a single recipient.
+	Thresholds ThresholdFunc
 	// Quarantine asks the MTA to hold spam that is not rejected.
 	Quarantine bool
 	Log        *slog.Logger
@@ -321,7 +324,7 @@ func (mm *milterMessage) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		log.Warn("milter: message not parsed; passing it unchecked", "err", err)
 		return gomilter.RespAccept, nil
 	}
-	v := mi.Filter.Check(ctx, msg, nil)
+	v := mi.Filter.Check(ctx, msg, mi.Thresholds.of(ctx, env.AccountID))
 	log.Info("milter: checked", "spam", v.Spam, "reject", v.Reject, "score", v.Score, "rcpts", len(mm.rcpts))
 	if v.Reject {
 		// RFC 3463 section 3.8: X.7.1 delivery not authorized, message

@@ -76,6 +76,9 @@ type Server struct {
 	// model the filter uses; nil, or a user that is not one local
 	// account, means the global model.
 	Accounts Accounts
+	// Thresholds, when set, gives an account's own thresholds (nil: the
+	// filter's); userctl spam set makes them.
+	Thresholds ThresholdFunc
 	// Trainer serves TELL; nil refuses it (EX_UNAVAILABLE), as spamd
 	// without --allow-tell.
 	Trainer Trainer
@@ -185,7 +188,7 @@ func (s *Server) Answer(ctx context.Context, req *Request) *Response {
 	if err != nil {
 		return &Response{Code: ExDataErr, Message: err.Error()}
 	}
-	v := s.Filter.Check(ctx, m, nil)
+	v := s.Filter.Check(ctx, m, s.Thresholds.of(ctx, acct))
 	resp := &Response{
 		Code: ExOK, HasSpam: true, Spam: v.Spam,
 		Score: v.Score, Threshold: v.Thresholds.Spam,
@@ -315,4 +318,26 @@ func lingerClose(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Now().Add(time.Second))
 	io.CopyN(io.Discard, c, 1<<20)
+}
+
+// ThresholdFunc returns an account's own spam thresholds, nil when it has
+// none.
+type ThresholdFunc func(ctx context.Context, accountID int64) *spam.Thresholds
+
+func (f ThresholdFunc) of(ctx context.Context, accountID int64) *spam.Thresholds {
+	if f == nil || accountID == 0 {
+		return nil
+	}
+	return f(ctx, accountID)
+}
+
+// StoreThresholds reads accounts' own thresholds from the store.
+func StoreThresholds(st store.SpamState) ThresholdFunc {
+	return func(ctx context.Context, accountID int64) *spam.Thresholds {
+		t, err := st.SpamThresholds(ctx, accountID)
+		if err != nil {
+			return nil
+		}
+		return &spam.Thresholds{Spam: t.Spam, Reject: t.Reject}
+	}
 }

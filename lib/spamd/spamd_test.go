@@ -441,3 +441,28 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestAccountThresholds: a User that is one local account with thresholds
+// of its own is judged by them, in spamd and in the milter.
+func TestAccountThresholds(t *testing.T) {
+	f, _ := testFilter()
+	own := func(ctx context.Context, id int64) *spam.Thresholds {
+		if id == 42 {
+			return &spam.Thresholds{Spam: -1, Reject: 0}
+		}
+		return nil
+	}
+	srv := &Server{Filter: f, Accounts: accounts{}, Thresholds: own, Log: quiet}
+	addr := serve(t, srv.ServeConn)
+	cl := &Client{Addresses: []string{addr}, Timeout: 10 * time.Second}
+	for _, c := range []struct {
+		user      string
+		spam      bool
+		threshold float64
+	}{{"user@example.test", true, -1}, {"other@example.test", false, 5}, {"", false, 5}} {
+		resp, err := cl.Do(context.Background(), &Request{Command: Check, Body: []byte(hamMsg), User: c.user})
+		if err != nil || resp.Spam != c.spam || resp.Threshold != c.threshold {
+			t.Errorf("CHECK as %q: %+v, %v; want spam %v at %g", c.user, resp, err, c.spam, c.threshold)
+		}
+	}
+}
