@@ -17,6 +17,7 @@ import (
 	"gannet/lib/msgauth"
 	"gannet/lib/notify"
 	"gannet/lib/rewrite"
+	"gannet/lib/sievequery"
 	"gannet/lib/smtp"
 )
 
@@ -83,6 +84,15 @@ func run(c *cli.Context) error {
 	if len(cfg.SMTPD.Sieve) > 0 {
 		if srv.Sieve, err = smtp.CompileStageScripts(cfg.SMTPD.Sieve, cfg.Path); err != nil {
 			return fmt.Errorf("%s: %w", cfg.Path, err)
+		}
+		// The administrator's scripts may query the store (read-only).
+		q, err := sievequery.Admin(cfg)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		for i := range srv.Sieve {
+			srv.Sieve[i].Query = q.Query
 		}
 	}
 	if len(cfg.SMTPD.Milters) > 0 {

@@ -6,7 +6,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +30,16 @@ type SieveOptions struct {
 	// Limits bound each run.
 	Limits sieve.Limits
 	// Global loads a global script for include :global; nil: none.
+	// GlobalDir makes one from [sieve] global_dir. A global script runs
+	// with the rights of the user's script that includes it (the same
+	// Query).
 	Global func(name string) ([]byte, error)
+	// Query runs vnd.gannet.query's queries for the users' scripts. It
+	// must not reach the store: users write these scripts, and a query
+	// could read other accounts' mail and credentials. Give it
+	// lib/sievequery.Personal ([sieve] query_database only). Nil: every
+	// query fails with ErrNoQueryDatabase (the message is kept).
+	Query func(ctx context.Context, query string) (string, error)
 	// SpamThreshold maps X-Spam-Score to spamtest's 1..10 (the score at
 	// the threshold is 6, twice the threshold 10).
 	SpamThreshold float64
@@ -43,8 +56,11 @@ type SieveOptions struct {
 // ereject (refused with 550 5.7.1 and the reason: a bounce, or the SMTP
 // reply when smtpd delivers directly), vacation replies and mailto
 // notifications (queued with the null sender), and editheader changes.
-// A script that fails to compile or run falls back to implicit keep (RFC
-// 5228 section 2.10.6) and is logged.
+// include :global loads SieveOptions.Global's scripts, and Gannet's
+// vnd.gannet.query runs through SieveOptions.Query, which must not reach
+// the store (see there). A script that fails to compile or run (a query
+// refused included) falls back to implicit keep (RFC 5228 section
+// 2.10.6) and is logged.
 func SieveFilter(o SieveOptions) Filter {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -62,6 +78,48 @@ type sieveFilter struct {
 type cachedScript struct {
 	sum    [32]byte
 	script *sieve.Script
+	// globals are the sums of the global scripts the script included.
+	globals map[string][32]byte
+}
+
+// ErrNoQueryDatabase is the run-time error of a user's query when [sieve]
+// query_database is not set.
+var ErrNoQueryDatabase = errors.New("no query database is configured ([sieve] query_database); users' scripts may not query the mail store")
+
+// validGlobalName reports whether name is fit for a file name in the
+// global scripts' directory: no path separator, not hidden.
+func validGlobalName(name string) bool {
+	return name != "" && !strings.HasPrefix(name, ".") && !strings.ContainsAny(name, "/\\\x00")
+}
+
+// GlobalDir returns a SieveOptions.Global that loads dir/NAME.sieve, at
+// most maxSize bytes. A missing file matches sieve.ErrNotFound.
+func GlobalDir(dir string, maxSize int64) func(name string) ([]byte, error) {
+	if maxSize <= 0 {
+		maxSize = int64(sieve.DefaultLimits.MaxScriptSize)
+	}
+	return func(name string) ([]byte, error) {
+		if !validGlobalName(name) {
+			return nil, fmt.Errorf("global script %q: invalid name: %w", name, sieve.ErrNotFound)
+		}
+		path := filepath.Join(dir, name+".sieve")
+		f, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("global script %q: %w", name, sieve.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("global script %q: %w", name, err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("global script %q: %w", name, err)
+		}
+		if int64(len(data)) > maxSize {
+			return nil, fmt.Errorf("global script %q: larger than %d bytes", name, maxSize)
+		}
+		return data, nil
+	}
 }
 
 // script returns the account's active script compiled, nil when it has
@@ -88,15 +146,20 @@ func (f *sieveFilter) script(ctx context.Context, acct *store.Account) (*sieve.S
 	f.mu.Lock()
 	c := f.cache[acct.ID]
 	f.mu.Unlock()
-	if c != nil && c.sum == sum {
+	if c != nil && c.sum == sum && f.globalsSame(c.globals) {
 		return c.script, nil
 	}
+	globals := map[string][32]byte{}
 	opt := &sieve.Options{Limits: f.o.Limits, Include: func(name string, global bool) ([]byte, error) {
 		if global {
 			if f.o.Global == nil {
 				return nil, fmt.Errorf("global script %q: %w", name, sieve.ErrNotFound)
 			}
-			return f.o.Global(name)
+			src, err := f.o.Global(name)
+			if err == nil {
+				globals[name] = sha256.Sum256(src)
+			}
+			return src, err
 		}
 		for _, s := range all {
 			if s.Name == name {
@@ -113,9 +176,21 @@ func (f *sieveFilter) script(ctx context.Context, acct *store.Account) (*sieve.S
 	if len(f.cache) > 10000 {
 		clear(f.cache)
 	}
-	f.cache[acct.ID] = &cachedScript{sum, compiled}
+	f.cache[acct.ID] = &cachedScript{sum: sum, script: compiled, globals: globals}
 	f.mu.Unlock()
 	return compiled, nil
+}
+
+// globalsSame reports whether the global scripts a cached script included
+// are unchanged (an administrator may edit global_dir at any time).
+func (f *sieveFilter) globalsSame(globals map[string][32]byte) bool {
+	for name, sum := range globals {
+		src, err := f.o.Global(name)
+		if err != nil || sha256.Sum256(src) != sum {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *sieveFilter) filter(ctx context.Context, d *Delivery) error {
@@ -139,6 +214,10 @@ func (f *sieveFilter) filter(ctx context.Context, d *Delivery) error {
 			return spamScore(d.Raw, f.o.SpamThreshold), nil
 		},
 		Environment: map[string]string{"domain": domainOf(d.Account.Address), "host": f.o.Hostname, "phase": "during"},
+		Query:       f.o.Query,
+	}
+	if env.Query == nil {
+		env.Query = func(context.Context, string) (string, error) { return "", ErrNoQueryDatabase }
 	}
 	out, err := script.Run(ctx, env)
 	if err != nil {

@@ -8,6 +8,9 @@
 //  2. spam goes to the account's Junk mailbox (lib/spam.JunkFilter);
 //  3. the account's active Sieve script runs (lib/deliver.SieveFilter): its
 //     implicit keep files where step 2 said, its fileinto overrides it.
+//     include :global loads [sieve] global_dir/NAME.sieve, and
+//     vnd.gannet.query reads [sieve] query_database only, never the store
+//     (lib/sievequery.Personal): users write these scripts.
 package mda
 
 import (
@@ -17,6 +20,7 @@ import (
 	"gannet/lib/deliver"
 	"gannet/lib/directory"
 	"gannet/lib/sieve"
+	"gannet/lib/sievequery"
 	"gannet/lib/spam"
 	"gannet/lib/store"
 )
@@ -39,13 +43,24 @@ func New(cfg *config.Config, st store.Store, dir *directory.Directory, log *slog
 		}
 		d.AddFilter(spam.JunkFilter(st))
 	}
-	d.AddFilter(deliver.SieveFilter(deliver.SieveOptions{
+	so := deliver.SieveOptions{
 		Store:         st,
 		Hostname:      cfg.Server.Hostname,
 		Limits:        sieve.Limits{MaxScriptSize: int(cfg.Sieve.MaxScriptSize)},
 		SpamThreshold: cfg.Spam.Threshold,
 		OnEnqueue:     o.OnEnqueue,
 		Log:           log,
-	}))
+	}
+	if cfg.Sieve.GlobalDir != "" {
+		so.Global = deliver.GlobalDir(cfg.Sieve.GlobalDir, cfg.Sieve.MaxScriptSize)
+	}
+	// The database is opened at the first query and stays open as long as
+	// the program runs.
+	if q, err := sievequery.Personal(cfg); err != nil && log != nil {
+		log.Warn("sieve: query database unusable; users' queries will fail", "path", cfg.Sieve.QueryDatabase, "err", err)
+	} else if q != nil {
+		so.Query = q.Query
+	}
+	d.AddFilter(deliver.SieveFilter(so))
 	return d
 }

@@ -54,6 +54,13 @@ import (
 // first refusal ends the run. A script that fails at run time (a limit
 // exceeded, conflicting actions) makes a temporary failure (451 4.3.0), as
 // every broken check does.
+//
+// Gannet's vnd.gannet.query (query :set "var" "SELECT ...") runs through
+// StageScript.Query: cmd/smtpd gives it lib/sievequery.Admin, the [sieve]
+// query_database with the mail store attached read-only (its credentials
+// hidden). These are the administrator's scripts, so they may read the
+// store; users' scripts never can (lib/deliver). A failed query is a
+// run-time failure: 451 4.3.0.
 
 // Stages of a session at which StageScripts run.
 const (
@@ -73,6 +80,8 @@ type StageScript struct {
 	Name string
 	// Script is the compiled script.
 	Script *sieve.Script
+	// Query runs the script's vnd.gannet.query queries; nil: they fail.
+	Query func(ctx context.Context, query string) (string, error)
 }
 
 // CompileStageScripts compiles the [[smtpd.sieve]] scripts, in order;
@@ -130,6 +139,7 @@ func (s *Server) runStage(ctx context.Context, in *stageInput) (*stageResult, er
 			msg = res.msg
 		}
 		env := s.stageEnv(in, res.to, msg)
+		env.Query = sc.Query
 		out, err := sc.Script.Run(ctx, env)
 		log := s.Log.With("session", in.c.id, "client", in.c.clientIP(), "stage", in.stage, "script", sc.Name)
 		if err != nil {
