@@ -296,6 +296,15 @@ func TestSpamcFallbackAndLocal(t *testing.T) {
 	if r.status != 0 || !strings.HasPrefix(r.stdout, "X-Spam-Status: No, score=") {
 		t.Errorf("local spamc -E on ham: status %d, %q, %q", r.status, r.stdout, r.stderr)
 	}
+	// The account's own threshold (userctl spam set) decides for it.
+	e.userctl("spam", "set", smtpdUser, "--threshold", "-50")
+	if r := local(spamdHam, "-c", "-u", smtpdUser); r.status != 1 || !strings.HasSuffix(strings.TrimSpace(r.stdout), "/-50.0") {
+		t.Errorf("local spamc -c -u with the account's threshold at -50: status %d, %q, %q", r.status, r.stdout, r.stderr)
+	}
+	if r := local(spamdHam, "-c"); r.status != 0 {
+		t.Errorf("local spamc -c without -u: status %d, %q", r.status, r.stdout)
+	}
+	e.userctl("spam", "reset", smtpdUser)
 	if r := local(spamdSpam, "-L", "spam"); r.status != 0 || r.stdout != "Message successfully un/learned\n" {
 		t.Errorf("local spamc -L spam: status %d, %q, %q", r.status, r.stdout, r.stderr)
 	}

@@ -223,6 +223,7 @@ func local(ctx context.Context, c *cli.Context, req *spamd.Request, maxSize int6
 			return nil, unavailable(err)
 		}
 		srv.Accounts = dir
+		srv.Thresholds = spamd.StoreThresholds(st)
 		srv.Trainer = spamd.BayesTrainer{Store: st}
 	} else if req.User != "" || req.Command == spamd.Tell {
 		return nil, unavailable(fmt.Errorf("no store (%s) to find the account in or to train", cfg.DatabasePath()))
