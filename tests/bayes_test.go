@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -209,6 +210,8 @@ func TestBayesTrainUsage(t *testing.T) {
 		{},                           // no kind
 		{"--spam", "--ham"},          // both
 		{"--junk-folders", "--spam"}, // mixed modes
+		{"--expire", "--ham"},
+		{"--expire", "/tmp"},
 	} {
 		r := run(t, "bayes-train", append([]string{"--config", e.config}, args...)...)
 		if r.status != 2 || !strings.HasPrefix(r.stderr, "bayes-train: ") {
@@ -230,4 +233,105 @@ func loadConfig(t *testing.T, path string) *config.Config {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// bayesWordsMessage is a spam message of n words unique to it (k) and a
+// few shared by every message.
+func bayesWordsMessage(k, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Deals <promo@cheap-deals.test>\nTo: demo@example.test\nSubject: offer %d\n"+
+		"Message-ID: <w%d@cheap-deals.test>\n\ncasino bonus lottery winnings\n", k, k)
+	for i := range n {
+		fmt.Fprintf(&b, "zq%dx%dword ", k, i)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func TestBayesTrainExpire(t *testing.T) {
+	e := newSmtpdEnv(t, "\n[spam.bayes]\nmax_tokens = 1000\n")
+	cfg := []string{"--config", e.config}
+	dir := t.TempDir()
+	// 150 messages (more than one batch) of 20 unique words each: over
+	// 3000 tokens, most of them seen once.
+	var b strings.Builder
+	for k := range 150 {
+		fmt.Fprintf(&b, "From promo@cheap-deals.test Thu Aug 22 12:36:23 2002\n%s\n", bayesWordsMessage(k, 20))
+	}
+	mbox := filepath.Join(dir, "spam.mbox")
+	if err := os.WriteFile(mbox, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantSummary(t, run(t, "bayes-train", append(cfg, "--spam", mbox)...), 150, 0, 0)
+	wantSummary(t, run(t, "bayes-train", append(cfg, "--spam", "--account", smtpdUser, mbox)...), 150, 0, 0)
+
+	st := e.openStore()
+	ctx := context.Background()
+	acct, err := st.GetAccount(ctx, smtpdUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(account int64) (all, repeated int) {
+		t.Helper()
+		err := st.ScanTokens(ctx, account, 0, func(_ uint64, c store.TokenCount) error {
+			all++
+			if c.Spam+c.Ham >= 2 {
+				repeated++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return all, repeated
+	}
+	global, _ := count(0)
+	if global <= 3000 {
+		t.Fatalf("%d global tokens, want over 3000", global)
+	}
+	_, genBefore, _ := st.BayesGeneration(ctx, acct.ID)
+
+	// With --account only the account's database is expired: made 30 days
+	// old, it keeps just its tokens seen twice.
+	db, err := sql.Open("sqlite", e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE spam_tokens SET last_seen = last_seen - 30 WHERE account_id = ?`, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, repeatedBefore := count(acct.ID)
+	r := run(t, "bayes-train", append(cfg, "--expire", "--account", smtpdUser)...)
+	if r.status != 0 || !strings.HasPrefix(r.stdout, "expired ") {
+		t.Fatalf("--expire --account: %d %q %q", r.status, r.stdout, r.stderr)
+	}
+	all, repeated := count(acct.ID)
+	if all != repeated || repeated != repeatedBefore || repeated == 0 {
+		t.Errorf("account after expiry: %d tokens, %d seen twice (before: %d seen twice); want only those", all, repeated, repeatedBefore)
+	}
+	if _, gen, _ := st.BayesGeneration(ctx, acct.ID); gen == genBefore {
+		t.Errorf("account generation %d unchanged by expiry", gen)
+	}
+	if n, _ := count(0); n != global {
+		t.Errorf("global tokens %d after expiring the account's, want %d", n, global)
+	}
+
+	// Every database: the global one is cut to max_tokens (its singletons
+	// are new), keeping the tokens seen twice (the most recent: all today,
+	// the rarest go first).
+	r = run(t, "bayes-train", append(cfg, "--expire")...)
+	if want := fmt.Sprintf("expired %d tokens\n", global-1000); r.status != 0 || r.stdout != want {
+		t.Errorf("--expire: %d %q %q; want %q", r.status, r.stdout, r.stderr, want)
+	}
+	if all, rep := count(0); all != 1000 || rep == 0 {
+		t.Errorf("global database: %d tokens (%d seen twice), want 1000", all, rep)
+	}
+	if n, _ := count(acct.ID); n != all {
+		t.Errorf("account tokens %d after second expiry, want %d", n, all)
+	}
+	// Totals stay: expiry forgets tokens, not messages.
+	if tot, err := st.BayesTotals(ctx, 0); err != nil || tot.Spam != 150 {
+		t.Errorf("global totals %+v, %v; want 150 spam", tot, err)
+	}
 }

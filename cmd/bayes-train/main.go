@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	a := app.NewApp("bayes-train", "train the Bayes spam classifier")
-	a.UsageText = "bayes-train --spam|--ham|--forget [--account ADDRESS] [--format FORMAT] [PATH...]\nbayes-train --junk-folders"
+	a.UsageText = "bayes-train --spam|--ham|--forget [--account ADDRESS] [--format FORMAT] [PATH...]\nbayes-train --junk-folders\nbayes-train --expire [--account ADDRESS]"
 	a.ArgsUsage = "[PATH...]"
 	a.Description = `bayes-train teaches the spam filter's Bayes classifier. Each PATH is an
 mbox file, a maildir or a file holding one message; without PATH (or with
@@ -33,7 +34,12 @@ same way is not counted twice; one trained the other way is moved.
 
 With --junk-folders it trains from the store instead: what users moved into
 their Junk mailbox as spam, what they moved out of it as ham, since the
-previous run. That is what the bayes-train timer runs.`
+previous run. That is what the bayes-train timer runs.
+
+With --expire it expires tokens now, as the trainer in imapd and spamd does
+once a day: tokens seen in one message only and not for 21 days, then the
+least recently seen beyond [spam.bayes] max_tokens, of every database or
+of the --account's.`
 	a.Flags = append(a.Flags,
 		&cli.BoolFlag{Name: "spam", Usage: "train the messages as spam"},
 		&cli.BoolFlag{Name: "ham", Usage: "train the messages as ham (not spam)"},
@@ -41,6 +47,7 @@ previous run. That is what the bayes-train timer runs.`
 		&cli.StringFlag{Name: "account", Usage: "train the Bayes data of account `ADDRESS` (default: the global data every account shares)"},
 		&cli.StringFlag{Name: "format", Usage: "read PATH as `FORMAT`: auto, mbox, maildir or file", Value: "auto"},
 		&cli.BoolFlag{Name: "junk-folders", Usage: "train from what users filed into and out of Junk since the last run"},
+		&cli.BoolFlag{Name: "expire", Usage: "expire old and surplus tokens of every database (or of --account's)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress bar and no summary"},
 	)
 	a.Action = run
@@ -55,10 +62,13 @@ type summary struct {
 
 func run(c *cli.Context) error {
 	isSpam, isHam, forget, junk := c.Bool("spam"), c.Bool("ham"), c.Bool("forget"), c.Bool("junk-folders")
+	expire := c.Bool("expire")
 	switch {
-	case junk && (isSpam || isHam || forget || c.NArg() > 0 || c.IsSet("account")):
-		return usage("--junk-folders takes no PATH and no --spam, --ham, --forget or --account")
-	case !junk && isSpam == isHam && !forget:
+	case junk && (isSpam || isHam || forget || expire || c.NArg() > 0 || c.IsSet("account")):
+		return usage("--junk-folders takes no PATH and no --spam, --ham, --forget, --expire or --account")
+	case expire && (isSpam || isHam || forget || c.NArg() > 0):
+		return usage("--expire takes no PATH and no --spam, --ham or --forget")
+	case !junk && !expire && isSpam == isHam && !forget:
 		return usage("give one of --spam, --ham or --forget")
 	case isSpam && isHam:
 		return usage("--spam and --ham exclude each other")
@@ -86,6 +96,9 @@ func run(c *cli.Context) error {
 	}
 
 	var accountID int64
+	if expire && !c.IsSet("account") {
+		accountID = -1 // every database
+	}
 	if addr := c.String("account"); addr != "" {
 		a, err := st.GetAccount(ctx, addr)
 		if errors.Is(err, store.ErrNotFound) {
@@ -95,6 +108,16 @@ func run(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("bayes-train: %v", err), app.ExitFailure)
 		}
 		accountID = a.ID
+	}
+	if expire {
+		n, err := spam.ExpireTokens(ctx, st, env.Config.Spam.Bayes, accountID, time.Now())
+		if !quiet {
+			fmt.Printf("expired %d tokens\n", n)
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("bayes-train: %v", err), app.ExitFailure)
+		}
+		return nil
 	}
 	paths := c.Args().Slice()
 	if len(paths) == 0 {
@@ -114,13 +137,14 @@ func run(c *cli.Context) error {
 			progressbar.OptionClearOnFinish())
 	}
 	var sum summary
+	b := &batch{st: st, accountID: accountID, spam: isSpam, forget: forget, sum: &sum}
 	for _, p := range paths {
 		err := mailfile.Walk(p, format, os.Stdin, func(m mailfile.Message, err error) error {
 			if bar != nil {
 				bar.Add(1)
 			}
 			if err == nil {
-				err = learn(ctx, st, accountID, m.Raw, isSpam, forget, &sum)
+				err = b.add(ctx, m.Source, m.Raw)
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -131,6 +155,10 @@ func run(c *cli.Context) error {
 			}
 			return nil
 		})
+		// What was read before a failure is still learned.
+		if ferr := b.flush(ctx); err == nil {
+			err = ferr
+		}
 		if err != nil {
 			if bar != nil {
 				bar.Clear()
@@ -150,30 +178,73 @@ func run(c *cli.Context) error {
 	return nil
 }
 
-// learn trains one message and counts the outcome.
-func learn(ctx context.Context, st store.Store, accountID int64, raw []byte, isSpam, forget bool, sum *summary) error {
-	m, err := spam.NewMessage(raw, spam.Envelope{AccountID: accountID})
+// batchSize is how many messages bayes-train learns per transaction: one
+// commit (an fsync) per message was most of the time a large mbox took.
+const batchSize = 100
+
+// batch gathers messages and learns them batchSize at a time, counting
+// the outcomes as learning them one by one would.
+type batch struct {
+	st           store.Store
+	accountID    int64
+	spam, forget bool
+	sum          *summary
+	items        []store.LearnItem
+	sources      []string
+}
+
+// add tokenizes one message and learns the batch once full. A message
+// that does not parse is an error of its own; a failed batch is reported
+// for each of its messages, and the error returned only when ctx ended.
+func (b *batch) add(ctx context.Context, source string, raw []byte) error {
+	m, err := spam.NewMessage(raw, spam.Envelope{AccountID: b.accountID})
 	if err != nil {
 		return err
 	}
-	res, n, err := spam.Learn(ctx, st, accountID, m, isSpam, forget)
-	if err != nil {
-		return err
+	b.items = append(b.items, spam.NewLearnItem(m))
+	b.sources = append(b.sources, source)
+	if len(b.items) < batchSize {
+		return nil
 	}
-	switch res {
-	case store.Learned:
-		sum.learned++
-		sum.tokens += n
-	case store.Relearned:
-		sum.relearned++
-		sum.tokens += n
-	case store.AlreadyLearned:
-		sum.already++
-	case store.Forgotten:
-		sum.forgotten++
-		sum.tokens += n
-	case store.NotLearned:
-		sum.unknown++
+	return b.flush(ctx)
+}
+
+// flush learns the gathered messages.
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.items) == 0 {
+		return nil
+	}
+	defer func() {
+		b.items, b.sources = b.items[:0], b.sources[:0]
+	}()
+	res, err := spam.LearnBatch(ctx, b.st, b.accountID, b.items, b.spam, b.forget)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, src := range b.sources {
+			b.sum.failed++
+			fmt.Fprintf(os.Stderr, "bayes-train: %s: %v\n", src, err)
+		}
+		return nil
+	}
+	for i, r := range res {
+		n := len(b.items[i].Tokens)
+		switch r {
+		case store.Learned:
+			b.sum.learned++
+			b.sum.tokens += n
+		case store.Relearned:
+			b.sum.relearned++
+			b.sum.tokens += n
+		case store.AlreadyLearned:
+			b.sum.already++
+		case store.Forgotten:
+			b.sum.forgotten++
+			b.sum.tokens += n
+		case store.NotLearned:
+			b.sum.unknown++
+		}
 	}
 	return nil
 }

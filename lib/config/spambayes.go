@@ -32,6 +32,12 @@ type SpamBayes struct {
 	// TrainInterval is how often the trainer applies the users' verdicts
 	// (messages moved into or out of Junk) to the databases (default 20s).
 	TrainInterval Duration `toml:"train_interval"`
+	// MaxTokens caps the tokens of each database (default 150,000, as
+	// SpamAssassin's bayes_expiry_max_db_size): once a day the trainer
+	// drops tokens seen in one message and not for 21 days, then the least
+	// recently seen tokens beyond the cap (SpamAssassin's
+	// bayes_auto_expire).
+	MaxTokens int64 `toml:"max_tokens"`
 }
 
 // BayesScores are the scores of the Bayes tags, each for a band of spam
@@ -81,6 +87,7 @@ func defaultSpamBayes() SpamBayes {
 		AutoLearnHam:  0.1,
 		Refresh:       Duration{2 * time.Second},
 		TrainInterval: Duration{20 * time.Second},
+		MaxTokens:     150000,
 	}
 }
 
@@ -128,4 +135,5 @@ func (c *Config) validateSpamBayes(v *validator) {
 	}
 	v.positive("spam.bayes.refresh", b.Refresh)
 	v.positive("spam.bayes.train_interval", b.TrainInterval)
+	v.atLeast("spam.bayes.max_tokens", b.MaxTokens, 1000)
 }

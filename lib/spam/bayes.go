@@ -339,6 +339,46 @@ func Learn(ctx context.Context, st store.SpamTokens, accountID int64, m *Message
 	return res, len(toks), nil
 }
 
+// NewLearnItem returns m's hash and tokens, as LearnBatch takes them.
+func NewLearnItem(m *Message) store.LearnItem {
+	return store.LearnItem{Hash: MessageHash(m), Tokens: Tokenize(m)}
+}
+
+// LearnBatch is Learn for several messages (made by NewLearnItem) in one
+// store transaction, at most 1000 (bayes-train passes 100): the results
+// are those of learning them one after the other, in order. A message's
+// token count is len(item.Tokens).
+func LearnBatch(ctx context.Context, st store.SpamTokenUpkeep, accountID int64, items []store.LearnItem, spam, forget bool) ([]store.LearnResult, error) {
+	res, err := st.LearnMessages(ctx, accountID, items, spam, forget)
+	if err != nil {
+		return nil, fmt.Errorf("bayes learn: %w", err)
+	}
+	return res, nil
+}
+
+// Token expiry (SpamAssassin's bayes_auto_expire): a token seen in one
+// message only is kept (a second sighting would make it count) for
+// singletonTTL after it was last trained; beyond config max_tokens per
+// database the least recently trained tokens go.
+const (
+	singletonTTL = 21 * 24 * time.Hour
+	expireEvery  = 24 * time.Hour // how often the trainer expires
+)
+
+// ExpireTokens expires the tokens of the account's database (accountID < 0:
+// every database) as of now and returns how many it removed.
+func ExpireTokens(ctx context.Context, st store.SpamTokenUpkeep, cfg config.SpamBayes, accountID int64, now time.Time) (int, error) {
+	keep := int(cfg.MaxTokens)
+	if keep <= 0 {
+		keep = 150000
+	}
+	n, err := st.ExpireTokens(ctx, accountID, now.Add(-singletonTTL), keep)
+	if err != nil {
+		return n, fmt.Errorf("bayes expiry: %w", err)
+	}
+	return n, nil
+}
+
 // Train is Learn without the details: bayes-train, the trainer and
 // auto-learning call it.
 func Train(ctx context.Context, st store.SpamTokens, accountID int64, m *Message, spam, forget bool) error {

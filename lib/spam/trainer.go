@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"gannet/lib/config"
 	"gannet/lib/store"
 )
 
@@ -34,8 +35,9 @@ const (
 
 // RunTrainer applies training events every
 // Config.Spam.Bayes.TrainInterval (20 seconds by default) until ctx ends,
-// when it returns nil. Failures are logged and the events retried on the
-// next round. It returns an error at once only when it cannot run (no
+// when it returns nil; on its first round and then once a day it also
+// expires the tokens of every database (ExpireTokens). Failures are logged
+// and the events retried on the next round, the expiry on the next day. It returns an error at once only when it cannot run (no
 // store).
 func RunTrainer(ctx context.Context, d Deps) error {
 	if d.Store == nil {
@@ -49,9 +51,14 @@ func RunTrainer(ctx context.Context, d Deps) error {
 	if d.Config != nil && d.Config.Spam.Bayes.TrainInterval.Duration > 0 {
 		every = d.Config.Spam.Bayes.TrainInterval.Duration
 	}
+	var bayesCfg config.SpamBayes
+	if d.Config != nil {
+		bayesCfg = d.Config.Spam.Bayes
+	}
 	owner := TrainerOwner()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var expired time.Time // when this process last expired tokens
 	for {
 		n, err := ApplyTrainingEvents(ctx, d, owner)
 		switch {
@@ -61,6 +68,18 @@ func RunTrainer(ctx context.Context, d Deps) error {
 			log.Warn("bayes trainer", "err", err)
 		case n > 0:
 			log.Info("bayes trainer applied training events", "events", n)
+		}
+		if now := time.Now(); expired.IsZero() || now.Sub(expired) >= expireEvery {
+			expired = now
+			n, err := ExpireTokens(ctx, d.Store, bayesCfg, -1, now)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				log.Warn("bayes trainer", "err", err)
+			case n > 0:
+				log.Info("bayes trainer expired tokens", "tokens", n)
+			}
 		}
 		select {
 		case <-ctx.Done():

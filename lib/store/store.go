@@ -30,6 +30,7 @@ type Store interface {
 	Queue
 	Bans
 	SpamTokens
+	SpamTokenUpkeep
 	SpamTraining
 	SpamState    // spamstate.go
 	SieveTracker // spamstate.go
@@ -667,6 +668,29 @@ type SpamTokens interface {
 	// spam+ham count is at least minTotal, in no particular order, within
 	// one read transaction.
 	ScanTokens(ctx context.Context, accountID int64, minTotal int, fn func(token uint64, c TokenCount) error) error
+}
+
+// LearnItem is one message for LearnMessages: its hash (as LearnMessage's
+// msgHash) and its tokens.
+type LearnItem struct {
+	Hash   uint64
+	Tokens []uint64
+}
+
+// SpamTokenUpkeep holds the bulk operations on Bayes databases: learning
+// many messages at once and expiring tokens. (Apart from SpamTokens so that
+// in-memory SpamTokens of benchmarks and tests need not implement them.)
+type SpamTokenUpkeep interface {
+	// LearnMessages is LearnMessage for each of msgs in order, in one
+	// transaction: the results are those of learning them one by one.
+	LearnMessages(ctx context.Context, accountID int64, msgs []LearnItem, spam, forget bool) ([]LearnResult, error)
+	// ExpireTokens removes from the account's database (accountID < 0:
+	// every database) the tokens seen in fewer than two messages and not
+	// trained since the day of before, then, when more than keep tokens
+	// remain (keep <= 0: no cap), the least recently trained ones beyond
+	// keep. It returns how many tokens it removed and changes the
+	// generation of each database it removed tokens from.
+	ExpireTokens(ctx context.Context, accountID int64, before time.Time, keep int) (int, error)
 }
 
 // TrainingEvent is a user's verdict on one message, waiting for the Bayes

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"gannet/lib/store"
 )
@@ -60,7 +61,7 @@ func (s *Store) TrainTokens(ctx context.Context, accountID int64, tokens []uint6
 		}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return trainTokensTx(ctx, tx, accountID, uniq, int64(spamDelta), int64(hamDelta))
+		return trainTokensTx(ctx, tx, accountID, uniq, int64(spamDelta), int64(hamDelta), bayesDay(time.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("train tokens for account %d: %w", accountID, err)
@@ -68,28 +69,55 @@ func (s *Store) TrainTokens(ctx context.Context, accountID int64, tokens []uint6
 	return nil
 }
 
+// bayesDay is the day number of t kept in spam_tokens.last_seen: days since
+// the Unix epoch, UTC.
+func bayesDay(t time.Time) int64 {
+	return t.Unix() / 86400
+}
+
 // trainTokensTx applies the deltas to the distinct tokens uniq and to the
-// account's totals within tx, and bumps the account's generation.
-func trainTokensTx(ctx context.Context, tx *sql.Tx, accountID int64, uniq []int64, sd, hd int64) error {
+// account's totals within tx, and bumps the account's generation. Training
+// (a positive delta) marks the tokens seen on day.
+func trainTokensTx(ctx context.Context, tx *sql.Tx, accountID int64, uniq []int64, sd, hd, day int64) error {
+	if err := addTokensTx(ctx, tx, accountID, uniq, sd, hd, day); err != nil {
+		return err
+	}
+	return addTotalsTx(ctx, tx, accountID, sd, hd)
+}
+
+// addTotalsTx adds the deltas to the account's message totals and bumps
+// its generation.
+func addTotalsTx(ctx context.Context, tx *sql.Tx, accountID int64, sd, hd int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO spam_totals (account_id, spam, ham, generation) VALUES (?, ?, ?, 1)
+		ON CONFLICT (account_id) DO UPDATE SET spam = max(0, spam + ?), ham = max(0, ham + ?),
+		generation = generation + 1`,
+		accountID, max(sd, 0), max(hd, 0), sd, hd)
+	return err
+}
+
+// addTokensTx applies the deltas to the counts of the distinct tokens uniq
+// within tx: no count goes below 0, a token whose counts both reach 0 is
+// deleted, and a positive delta marks the tokens seen on day.
+func addTokensTx(ctx context.Context, tx *sql.Tx, accountID int64, uniq []int64, sd, hd, day int64) error {
 	grow := sd > 0 || hd > 0   // new tokens get rows
 	shrink := sd < 0 || hd < 0 // counts may reach zero
 	for start := 0; start < len(uniq); start += spamChunk {
 		chunk := uniq[start:min(start+spamChunk, len(uniq))]
-		args := make([]any, 0, 4*len(chunk)+2)
+		args := make([]any, 0, 5*len(chunk)+3)
 		var q string
 		if grow {
 			var b strings.Builder
-			b.WriteString(`INSERT INTO spam_tokens (account_id, token, spam, ham) VALUES `)
+			b.WriteString(`INSERT INTO spam_tokens (account_id, token, spam, ham, last_seen) VALUES `)
 			for i, t := range chunk {
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString("(?, ?, ?, ?)")
-				args = append(args, accountID, t, max(sd, 0), max(hd, 0))
+				b.WriteString("(?, ?, ?, ?, ?)")
+				args = append(args, accountID, t, max(sd, 0), max(hd, 0), day)
 			}
 			b.WriteString(` ON CONFLICT (account_id, token) DO UPDATE SET
-				spam = max(0, spam + ?), ham = max(0, ham + ?)`)
-			args = append(args, sd, hd)
+				spam = max(0, spam + ?), ham = max(0, ham + ?), last_seen = max(last_seen, ?)`)
+			args = append(args, sd, hd, day)
 			q = b.String()
 		} else {
 			q = `UPDATE spam_tokens SET spam = max(0, spam + ?), ham = max(0, ham + ?)
@@ -114,11 +142,7 @@ func trainTokensTx(ctx context.Context, tx *sql.Tx, accountID int64, uniq []int6
 			}
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO spam_totals (account_id, spam, ham, generation) VALUES (?, ?, ?, 1)
-		ON CONFLICT (account_id) DO UPDATE SET spam = max(0, spam + ?), ham = max(0, ham + ?),
-		generation = generation + 1`,
-		accountID, max(sd, 0), max(hd, 0), sd, hd)
-	return err
+	return nil
 }
 
 // TokenCounts returns the counts of those of tokens that are known, reading
