@@ -114,19 +114,23 @@ func ApplyTrainingEvents(ctx context.Context, d Deps, owner string) (int, error)
 		if err != nil || len(evs) == 0 {
 			return total, err
 		}
-		for _, e := range evs {
-			if err := applyEvent(ctx, d.Store, e); err != nil {
+		// Consecutive events of one account with one verdict are learned
+		// in one transaction; the order of the events is kept, so that a
+		// message moved into Junk and out again ends up ham.
+		for i := 0; i < len(evs); {
+			j := i + 1
+			for j < len(evs) && evs[j].AccountID == evs[i].AccountID && evs[j].Spam == evs[i].Spam {
+				j++
+			}
+			if err := applyEvents(ctx, d.Store, evs[i:j], log); err != nil {
 				if ctx.Err() != nil {
 					return total, ctx.Err()
 				}
-				if errors.Is(err, store.ErrNotFound) {
-					log.Info("bayes trainer: message gone, event dropped", "event", e.ID, "account", e.AccountID)
-					continue
-				}
 				// Leave the batch leased: it is retried once the lease
 				// runs out, or by this process on its next round.
-				return total, fmt.Errorf("training event %d: %w", e.ID, err)
+				return total, err
 			}
+			i = j
 		}
 		if err := d.Store.FinishTrainingEvents(ctx, owner, evs[len(evs)-1].ID); err != nil {
 			return total, err
@@ -138,20 +142,45 @@ func ApplyTrainingEvents(ctx context.Context, d Deps, owner string) (int, error)
 	}
 }
 
-// applyEvent trains one event's message.
-func applyEvent(ctx context.Context, st store.Store, e store.TrainingEvent) error {
+// applyEvents trains the messages of events of one account and one
+// verdict, in one store transaction. An event whose message is gone from
+// the store is dropped.
+func applyEvents(ctx context.Context, st store.Store, evs []store.TrainingEvent, log *slog.Logger) error {
+	items := make([]store.LearnItem, 0, len(evs))
+	for _, e := range evs {
+		m, err := eventMessage(ctx, st, e)
+		if errors.Is(err, store.ErrNotFound) {
+			log.Info("bayes trainer: message gone, event dropped", "event", e.ID, "account", e.AccountID)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("training event %d: %w", e.ID, err)
+		}
+		items = append(items, NewLearnItem(m))
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if _, err := LearnBatch(ctx, st, evs[0].AccountID, items, evs[0].Spam, false); err != nil {
+		return fmt.Errorf("training events %d to %d: %w", evs[0].ID, evs[len(evs)-1].ID, err)
+	}
+	return nil
+}
+
+// eventMessage reads and parses one event's message.
+func eventMessage(ctx context.Context, st store.Store, e store.TrainingEvent) (*Message, error) {
 	rc, err := st.OpenBlob(ctx, e.BlobID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := io.ReadAll(io.LimitReader(rc, maxTrainBytes))
 	rc.Close()
 	if err != nil {
-		return fmt.Errorf("read message %s: %w", e.BlobID, err)
+		return nil, fmt.Errorf("read message %s: %w", e.BlobID, err)
 	}
 	m, err := NewMessage(raw, Envelope{AccountID: e.AccountID})
 	if err != nil {
-		return fmt.Errorf("parse message %s: %w", e.BlobID, err)
+		return nil, fmt.Errorf("parse message %s: %w", e.BlobID, err)
 	}
-	return Train(ctx, st, e.AccountID, m, e.Spam, false)
+	return m, nil
 }

@@ -164,3 +164,47 @@ func TestRunTrainer(t *testing.T) {
 		t.Errorf("RunTrainer returned %v", err)
 	}
 }
+
+// TestTrainingEventOrder: a message moved into Junk and out again, and
+// another moved into Junk twice, in one batch: the last verdict wins and a
+// message counts once.
+func TestTrainingEventOrder(t *testing.T) {
+	st := openBayesStore(t)
+	ctx := context.Background()
+	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Address: "user@example.org"}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := st.GetMailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	var stored []store.Message
+	for i := range 2 {
+		m := corpusMessage(t, r, true, i)
+		got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID,
+			Raw: m.Raw, Meta: message.Parse(m.Raw).Meta()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, got[0])
+	}
+	ev := func(m store.Message, spam bool) store.TrainingEvent {
+		return store.TrainingEvent{AccountID: acct.ID, MessageID: m.ID, BlobID: m.BlobID, Spam: spam, Source: "imap-move"}
+	}
+	evs := []store.TrainingEvent{ev(stored[0], true), ev(stored[1], true), ev(stored[0], false), ev(stored[1], true)}
+	if err := st.AddTrainingEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ApplyTrainingEvents(ctx, Deps{Config: config.Default(), Store: st}, "owner"); err != nil || n != len(evs) {
+		t.Fatalf("applied %d, %v", n, err)
+	}
+	tot, err := st.BayesTotals(ctx, acct.ID)
+	if err != nil || tot.Spam != 1 || tot.Ham != 1 {
+		t.Errorf("account totals %+v, %v; want 1 spam (the second message, once) and 1 ham (the first, moved back)", tot, err)
+	}
+}
