@@ -11,36 +11,22 @@ import (
 	"gannet/lib/config"
 	"gannet/lib/message"
 	"gannet/lib/store"
+	"gannet/lib/store/sqlite"
 )
 
 // Training events queued by imapd end up in the account's database, each
 // applied once even with several trainers at work, and the queue empties.
 func TestApplyTrainingEvents(t *testing.T) {
-	st := openBayesStore(t)
+	st, acct, inbox := trainerAccount(t)
 	ctx := context.Background()
-	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	acct := &store.Account{Address: "user@example.org"}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := st.GetMailbox(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(5, 5))
 	var evs []store.TrainingEvent
 	for i := range 30 {
 		spam := i%2 == 0
 		m := corpusMessage(t, r, spam, i)
-		got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID,
-			Raw: m.Raw, Meta: message.Parse(m.Raw).Meta()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, store.TrainingEvent{AccountID: acct.ID, MessageID: got[0].ID,
-			BlobID: got[0].BlobID, Spam: spam, Source: "imap-move"})
+		got := storeMessage(t, st, inbox, m.Raw)
+		evs = append(evs, store.TrainingEvent{AccountID: acct.ID, MessageID: got.ID,
+			BlobID: got.BlobID, Spam: spam, Source: "imap-move"})
 	}
 	// An event whose message is gone is dropped.
 	evs = append(evs, store.TrainingEvent{AccountID: acct.ID, MessageID: 999, BlobID: "00ff", Spam: true, Source: "imap-move"})
@@ -83,15 +69,8 @@ func TestApplyTrainingEvents(t *testing.T) {
 
 // A lease held by a process that died passes to another once it runs out.
 func TestTrainingLease(t *testing.T) {
-	st := openBayesStore(t)
+	st, acct, _ := trainerAccount(t)
 	ctx := context.Background()
-	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	acct := &store.Account{Address: "user@example.org"}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
 	if err := st.AddTrainingEvents(ctx, []store.TrainingEvent{{AccountID: acct.ID, BlobID: "aa", Source: "x"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,26 +102,14 @@ func TestTrainingLease(t *testing.T) {
 
 // RunTrainer applies events until its context ends, then returns nil.
 func TestRunTrainer(t *testing.T) {
-	st := openBayesStore(t)
+	st, acct, inbox := trainerAccount(t)
 	c := config.Default()
 	c.Spam.Bayes.TrainInterval.Duration = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- RunTrainer(ctx, Deps{Config: c, Store: st}) }()
-	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	acct := &store.Account{Address: "user@example.org"}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	inbox, _ := st.GetMailbox(ctx, acct.ID, "INBOX")
-	raw := []byte("From: a@b.example\r\nSubject: win\r\n\r\nwin a prize now\r\n")
-	got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID, Raw: raw, Meta: message.Parse(raw).Meta()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddTrainingEvents(ctx, []store.TrainingEvent{{AccountID: acct.ID, MessageID: got[0].ID, BlobID: got[0].BlobID, Spam: true, Source: "imap-move"}}); err != nil {
+	got := storeMessage(t, st, inbox, []byte("From: a@b.example\r\nSubject: win\r\n\r\nwin a prize now\r\n"))
+	if err := st.AddTrainingEvents(ctx, []store.TrainingEvent{{AccountID: acct.ID, MessageID: got.ID, BlobID: got.BlobID, Spam: true, Source: "imap-move"}}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -169,29 +136,14 @@ func TestRunTrainer(t *testing.T) {
 // another moved into Junk twice, in one batch: the last verdict wins and a
 // message counts once.
 func TestTrainingEventOrder(t *testing.T) {
-	st := openBayesStore(t)
+	st, acct, inbox := trainerAccount(t)
 	ctx := context.Background()
-	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
-		t.Fatal(err)
-	}
-	acct := &store.Account{Address: "user@example.org"}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	inbox, err := st.GetMailbox(ctx, acct.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(7, 7))
 	var stored []store.Message
 	for i := range 2 {
 		m := corpusMessage(t, r, true, i)
-		got, err := st.AddMessages(ctx, []store.NewMessage{{AccountID: acct.ID, MailboxID: inbox.ID,
-			Raw: m.Raw, Meta: message.Parse(m.Raw).Meta()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, got[0])
+		got := storeMessage(t, st, inbox, m.Raw)
+		stored = append(stored, got)
 	}
 	ev := func(m store.Message, spam bool) store.TrainingEvent {
 		return store.TrainingEvent{AccountID: acct.ID, MessageID: m.ID, BlobID: m.BlobID, Spam: spam, Source: "imap-move"}
@@ -207,4 +159,35 @@ func TestTrainingEventOrder(t *testing.T) {
 	if err != nil || tot.Spam != 1 || tot.Ham != 1 {
 		t.Errorf("account totals %+v, %v; want 1 spam (the second message, once) and 1 ham (the first, moved back)", tot, err)
 	}
+}
+
+// trainerAccount opens a store with the account user@example.org and
+// returns it with the account and its INBOX.
+func trainerAccount(t *testing.T) (*sqlite.Store, *store.Account, *store.Mailbox) {
+	t.Helper()
+	st := openBayesStore(t)
+	ctx := context.Background()
+	if err := st.CreateDomain(ctx, &store.Domain{Name: "example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	acct := &store.Account{Address: "user@example.org"}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := st.GetMailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, acct, inbox
+}
+
+// storeMessage stores raw in mailbox mb.
+func storeMessage(t *testing.T, st *sqlite.Store, mb *store.Mailbox, raw []byte) store.Message {
+	t.Helper()
+	got, err := st.AddMessages(context.Background(), []store.NewMessage{{AccountID: mb.AccountID, MailboxID: mb.ID,
+		Raw: raw, Meta: message.Parse(raw).Meta()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[0]
 }
