@@ -190,7 +190,7 @@ func (s *Store) TokenCounts(ctx context.Context, accountID int64, tokens []uint6
 // global) database was trained on; zero when never trained.
 func (s *Store) BayesTotals(ctx context.Context, accountID int64) (store.BayesTotals, error) {
 	var spam, ham int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT spam, ham FROM spam_totals WHERE account_id = ?`, accountID).Scan(&spam, &ham)
+	err := s.reads.QueryRowContext(ctx, `SELECT spam, ham FROM spam_totals WHERE account_id = ?`, accountID).Scan(&spam, &ham)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.BayesTotals{}, nil
 	}

@@ -89,7 +89,7 @@ func (s *Store) Reputation(ctx context.Context, keys []string) (map[string]store
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT key, spam, ham FROM reputation WHERE key IN ("+placeholders(len(keys))+")", args...)
+	rows, err := s.reads.QueryContext(ctx, "SELECT key, spam, ham FROM reputation WHERE key IN ("+placeholders(len(keys))+")", args...)
 	if err != nil {
 		return nil, fmt.Errorf("reputation: %w", err)
 	}
@@ -147,7 +147,7 @@ func (s *Store) SentMessageID(ctx context.Context, accountID int64, ids []string
 		args = append(args, accountID)
 	}
 	var one int
-	err := s.rdb.QueryRowContext(ctx, q+" LIMIT 1", args...).Scan(&one)
+	err := s.reads.QueryRowContext(ctx, q+" LIMIT 1", args...).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -182,7 +182,7 @@ func (s *Store) PruneSpamState(ctx context.Context, before time.Time) error {
 // SpamThresholds implements store.SpamState.
 func (s *Store) SpamThresholds(ctx context.Context, accountID int64) (*store.SpamThreshold, error) {
 	var t store.SpamThreshold
-	err := s.rdb.QueryRowContext(ctx, "SELECT spam, reject FROM spam_thresholds WHERE account_id = ?", accountID).Scan(&t.Spam, &t.Reject)
+	err := s.reads.QueryRowContext(ctx, "SELECT spam, reject FROM spam_thresholds WHERE account_id = ?", accountID).Scan(&t.Spam, &t.Reject)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("spam thresholds of account %d: %w", accountID, store.ErrNotFound)

@@ -443,22 +443,39 @@ type preparedReader struct {
 // QueryRowContext runs query through its prepared statement, or directly
 // when it cannot be prepared (the error then shows in the row).
 func (p *preparedReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	p.mu.Lock()
-	st, ok := p.stmts[query]
-	if !ok {
-		var err error
-		st, err = p.db.PrepareContext(ctx, query)
-		if err != nil {
-			p.mu.Unlock()
-			return p.db.QueryRowContext(ctx, query, args...)
-		}
-		if p.stmts == nil {
-			p.stmts = map[string]*sql.Stmt{}
-		}
-		p.stmts[query] = st
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return p.db.QueryRowContext(ctx, query, args...)
 	}
-	p.mu.Unlock()
 	return st.QueryRowContext(ctx, args...)
+}
+
+// QueryContext runs query through its prepared statement, or directly
+// when it cannot be prepared.
+func (p *preparedReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return p.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// stmt returns query's statement, preparing it the first time.
+func (p *preparedReader) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if p.stmts == nil {
+		p.stmts = map[string]*sql.Stmt{}
+	}
+	p.stmts[query] = st
+	return st, nil
 }
 
 // close closes the prepared statements.
