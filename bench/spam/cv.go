@@ -140,13 +140,7 @@ func crossValidate(ctx context.Context, msgs []Msg, k int) (*cvResult, error) {
 				}
 			}
 			res.Rows = append(res.Rows, fmt.Sprintf("%s\t%s\t%.6f\t%.2f\t%s\n", m.Set, m.Name, p, rest, strings.Join(others, ",")))
-			desc := func() string {
-				var tags []string
-				for _, t := range v.Tags {
-					tags = append(tags, fmt.Sprintf("%s=%.1f", t.Name, t.Score))
-				}
-				return fmt.Sprintf("%s/%s score %.1f: %s", m.Set, m.Name, v.Score, strings.Join(tags, " "))
-			}
+			desc := func() string { return describe(m, v) }
 			if isSpamSet(m.Set) {
 				res.Spam.N++
 				res.BayesSpam[band]++
@@ -188,10 +182,10 @@ func printCV(w io.Writer, r *cvResult, k int, verbose bool) {
 	}
 	if verbose {
 		for _, s := range r.FalsePos {
-			fmt.Fprintln(w, "false positive:", s)
+			fmt.Fprintln(w, s)
 		}
 		for _, s := range r.FalseNeg {
-			fmt.Fprintln(w, "false negative:", s)
+			fmt.Fprintln(w, s)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,10 @@ import (
 	"gannet/lib/spam"
 	"gannet/lib/store/sqlite"
 )
+
+// warmUp is how many test messages each system classifies before the
+// timing starts.
+const warmUp = 200
 
 // runGannet trains a fresh store's global Bayes database on the training
 // sets and classifies the test sets with the whole filter (spam.New with
@@ -74,11 +79,22 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 	bayes := spam.NewBayes(st, c.Spam.Bayes, log)
 
 	verdicts := make([]bool, len(test))
+	descs := make([]string, len(test)) // misclassified messages, for -v
+	scores := make([]float64, len(test))
 	probs := make([]float64, len(test))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
+	// Warm up (the Bayes model loaded, the code paths run) outside the
+	// timing, as the spamd runs do.
+	for _, m := range test[:min(len(test), warmUp)] {
+		msg, err := spam.NewMessage(m.Raw, spam.Envelope{})
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Check(ctx, msg, nil)
+	}
 	cpu0, err := benchutil.ProcCPU(os.Getpid())
 	if err != nil {
 		return nil, nil, err
@@ -96,7 +112,11 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 					errOnce.Do(func() { firstErr = err })
 					return
 				}
-				verdicts[i] = f.Check(ctx, msg, nil).Spam
+				v := f.Check(ctx, msg, nil)
+				verdicts[i], scores[i] = v.Spam, v.Score
+				if cfg.Verbose && v.Spam != isSpamSet(test[i].Set) {
+					descs[i] = describe(test[i], v)
+				}
 			}
 		})
 	}
@@ -145,6 +165,28 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 			fmt.Fprintln(os.Stderr)
 		}
 	}
+	if cfg.Verbose {
+		// What other thresholds would have done.
+		for _, th := range []float64{3, 4, 4.5, 5, 5.5, 6, 7} {
+			flagged, n := map[string]int{}, map[string]int{}
+			for i, m := range test {
+				n[m.Set]++
+				if scores[i] >= th {
+					flagged[m.Set]++
+				}
+			}
+			fmt.Fprintf(os.Stderr, "threshold %4.1f:", th)
+			for _, set := range testSets {
+				fmt.Fprintf(os.Stderr, " %s %.1f %%", set, 100*float64(flagged[set])/float64(max(n[set], 1)))
+			}
+			fmt.Fprintln(os.Stderr)
+		}
+		for _, d := range descs {
+			if d != "" {
+				fmt.Fprintln(os.Stderr, d)
+			}
+		}
+	}
 	extra := []*Result{alone}
 	// The same filter through spamd's socket (the store stays open here:
 	// SQLite lets both read it).
@@ -152,7 +194,20 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gannet spamd: %v\n", err)
 	} else {
-		extra = append(extra, sd)
+		extra = append(extra, sd...)
 	}
 	return res, extra, nil
+}
+
+// describe names a misclassified message with its score and tags, for -v.
+func describe(m Msg, v *spam.Verdict) string {
+	what := "false positive"
+	if isSpamSet(m.Set) {
+		what = "false negative"
+	}
+	var tags []string
+	for _, t := range v.Tags {
+		tags = append(tags, fmt.Sprintf("%s=%.1f", t.Name, t.Score))
+	}
+	return fmt.Sprintf("%s: %s/%s score %.1f: %s", what, m.Set, m.Name, v.Score, strings.Join(tags, " "))
 }

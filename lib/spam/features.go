@@ -196,6 +196,12 @@ func (x *extractor) walk(pt *message.Part, parentSubtype string, depth int) {
 				Size:        size,
 			})
 		}
+		// The text of a forwarded or bounced message (message/rfc822,
+		// RFC 2046 §5.2.1) is read too, as SpamAssassin does: backscatter
+		// carries the spam it bounces, a forward the mail it forwards.
+		if pt.Embedded != nil {
+			x.walk(pt.Embedded, "", depth+1)
+		}
 		return
 	}
 	if pt.Type != "text" && pt.Type != "" {

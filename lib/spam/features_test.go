@@ -181,3 +181,31 @@ func BenchmarkRules(b *testing.B) {
 		}
 	}
 }
+
+// TestNewMessageEmbedded checks that the text and links of a bounced or
+// forwarded message (message/rfc822) are read, and the message is still
+// counted as an attachment.
+func TestNewMessageEmbedded(t *testing.T) {
+	raw := "From: MAILER-DAEMON@mx.example\r\n" +
+		"Subject: Undeliverable\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nYour message did not reach its recipient.\r\n" +
+		"--b\r\nContent-Type: message/rfc822\r\n\r\n" +
+		"From: seller@spam.example\r\nSubject: Cheap pills\r\n" +
+		"Content-Type: text/html; charset=utf-8\r\n\r\n" +
+		"<p>Buy <a href=\"http://pills.example/buy\">now</a></p>\r\n" +
+		"--b--\r\n"
+	m, err := NewMessage([]byte(raw), Envelope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Your message did not reach its recipient.\nBuy now"; m.Text != want {
+		t.Errorf("Text %q, want %q", m.Text, want)
+	}
+	if len(m.URLs) != 1 || m.URLs[0].Host != "pills.example" {
+		t.Errorf("URLs %+v, want the embedded link", m.URLs)
+	}
+	if len(m.Attachments) != 1 || m.Attachments[0].ContentType != "message/rfc822" {
+		t.Errorf("Attachments %+v, want the message/rfc822 part", m.Attachments)
+	}
+}
