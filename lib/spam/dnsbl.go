@@ -181,6 +181,9 @@ func newDNSBLChecker(cfg []config.DNSBL, r *msgauth.Resolver, log *slog.Logger) 
 // Name implements Checker.
 func (c *dnsblChecker) Name() string { return "dnsbl" }
 
+// Remote implements Remote: the lookups wait on the network.
+func (c *dnsblChecker) Remote() bool { return true }
+
 // dnsblQuery is one name to ask a list about.
 type dnsblQuery struct {
 	list *dnsbl

@@ -98,6 +98,9 @@ func newPyzorChecker(cfg config.Pyzor, log *slog.Logger) *pyzorChecker {
 // Name implements Checker.
 func (c *pyzorChecker) Name() string { return "pyzor" }
 
+// Remote implements Remote: the lookups wait on the network.
+func (c *pyzorChecker) Remote() bool { return true }
+
 // Check implements Checker: PYZOR_CHECK when the server counts at least
 // the threshold of spam reports for the message's digest (and not as many
 // whitelist reports). The count is left as the fact "pyzor".

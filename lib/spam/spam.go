@@ -145,6 +145,22 @@ type Checker interface {
 	Check(ctx context.Context, m *Message, r *Result) error
 }
 
+// Remote is implemented by a Checker that waits on other servers (the DNS
+// blocklists, Pyzor). Filter.Check runs those concurrently with the rest;
+// the others, which never wait on the network, run one after the other on
+// the caller's goroutine, cheaper than a goroutine each.
+type Remote interface {
+	Checker
+	// Remote reports whether the checker waits on the network.
+	Remote() bool
+}
+
+// isRemote reports whether c waits on the network.
+func isRemote(c Checker) bool {
+	r, ok := c.(Remote)
+	return ok && r.Remote()
+}
+
 // Thresholds say what a score means.
 type Thresholds struct {
 	// Spam is the score from which a message is spam and goes to Junk.
@@ -165,8 +181,10 @@ type Verdict struct {
 	Thresholds Thresholds
 }
 
-// Filter runs the checkers. Checks run at the same time; Last (the rules)
-// runs after them and sees their tags and facts.
+// Filter runs the checkers. Of Checks, those that wait on the network
+// (Remote) run at the same time as the others, which run one after the
+// other; Last (the rules) runs after them all and sees their tags and
+// facts.
 type Filter struct {
 	Checks []Checker
 	Last   []Checker
@@ -184,11 +202,20 @@ func (f *Filter) Check(ctx context.Context, m *Message, th *Thresholds) *Verdict
 	r := &Result{}
 	var wg sync.WaitGroup
 	for _, c := range f.Checks {
-		wg.Go(func() {
+		if isRemote(c) {
+			wg.Go(func() {
+				if err := c.Check(ctx, m, r); err != nil {
+					log.Warn("spam check failed", "check", c.Name(), "err", err)
+				}
+			})
+		}
+	}
+	for _, c := range f.Checks {
+		if !isRemote(c) {
 			if err := c.Check(ctx, m, r); err != nil {
 				log.Warn("spam check failed", "check", c.Name(), "err", err)
 			}
-		})
+		}
 	}
 	wg.Wait()
 	for _, c := range f.Last {
