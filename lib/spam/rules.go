@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -291,6 +293,8 @@ func (e *ruleEnv) Var(name string) (expr.Value, bool) {
 			return expr.Num(0), true
 		}
 		return expr.Num(e.receivedTime().Sub(t).Hours()), true
+	case "msgid_outlook_forged":
+		return expr.Boolean(e.outlookMsgIDForged()), true
 	case "received_count":
 		return expr.Num(float64(e.countHeader("received"))), true
 	case "mail_from":
@@ -638,6 +642,34 @@ func (e *ruleEnv) dateValue() (time.Time, bool) {
 
 // receivedTime is when the message arrived: the date of the topmost
 // Received field, else now.
+// outlookMsgID is the Message-ID Outlook Express makes: 4 hex digits, 8
+// that encode the time it was written, then two more groups of 8.
+var outlookMsgID = regexp.MustCompile(`^[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@`)
+
+// outlookMsgIDForged reports whether the Message-ID has Outlook Express's
+// form but its time stamp is neither near the Date nor near the Received
+// date: spam software imitating Outlook (SpamAssassin's
+// MSGID_OUTLOOK_INVALID, whose constants these are).
+func (e *ruleEnv) outlookMsgIDForged() bool {
+	sm := outlookMsgID.FindStringSubmatch(e.m.MessageID)
+	if sm == nil {
+		return false
+	}
+	stamp, err := strconv.ParseInt(sm[1], 16, 64)
+	if err != nil {
+		return false
+	}
+	near := func(t time.Time) bool {
+		want := int64(float64(t.Unix())*0.0023283064365387 + 27111902.8329849)
+		d := stamp - want
+		return d > -250 && d < 250
+	}
+	if t, ok := e.dateValue(); ok && near(t) {
+		return false
+	}
+	return !near(e.receivedTime())
+}
+
 func (e *ruleEnv) receivedTime() time.Time {
 	if !e.rcvdDone {
 		e.rcvd, e.rcvdDone = e.findReceivedTime(), true

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/authres"
 
@@ -136,96 +137,104 @@ const filler = "We have been working on this for a long time and we are happy wi
 
 // ruleCases has, for every default rule, a message that makes it fire.
 var ruleCases = map[string]testMsg{
-	"GTUBE":                    body("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"),
-	"MISSING_DATE":             hdr("Date", ""),
-	"INVALID_DATE":             hdr("Date", "someday soon"),
-	"DATE_IN_FUTURE":           hdr("Date", "Sat, 05 Dec 2026 10:00:00 +0000"),
-	"DATE_IN_PAST":             hdr("Date", "Mon, 23 Nov 2026 10:00:00 +0000"),
-	"DATE_NO_TZ":               hdr("Date", "Thu, 03 Dec 2026 10:00:00"),
-	"MISSING_MID":              hdr("Message-ID", ""),
-	"INVALID_MSGID":            hdr("Message-ID", "<20261203100000.4711>"),
-	"MSGID_SPAM_ZEROES":        hdr("Message-ID", "<000053e452bb$00005687$00003222@mindspring>"),
-	"MSGID_NO_HOST":            hdr("Message-ID", "<4711@localhost>"),
-	"MISSING_FROM":             hdr("From", ""),
-	"MISSING_SUBJECT":          hdr("Subject", ""),
-	"EMPTY_SUBJECT":            hdr("Subject", " "),
-	"MISSING_TO":               hdr("To", ""),
-	"TO_UNDISCLOSED":           hdr("To", "undisclosed-recipients:;"),
-	"TO_MANY":                  hdr("To", "a1@example.net, a2@example.net, a3@example.net, a4@example.net, a5@example.net, a6@example.net, a7@example.net, a8@example.net, a9@example.net, a10@example.net, a11@example.net"),
-	"TO_EQ_FROM":               hdr("To", "alice@example.org"),
-	"FROM_EXCESS_BASE64":       hdr("From", "=?utf-8?B?QWxpY2UgRXhhbXBsZQ==?= <alice@example.org>"),
-	"SUBJ_EXCESS_BASE64":       hdr("Subject", "=?utf-8?B?THVuY2ggb24gVGh1cnNkYXk=?="),
-	"FROM_LOCAL_DIGITS":        hdr("From", "Alice <alice83472@example.org>"),
-	"FROM_NO_USER":             hdr("From", "Alice"),
-	"NO_REAL_NAME":             hdr("From", "alice@example.org"),
-	"FREEMAIL_FORGED_REPLYTO":  hdr("Reply-To", "alice.example@gmail.com"),
-	"REPLYTO_DIFF_FREEMAIL":    hdr("From", "Alice <alice@yahoo.com>", "Reply-To", "payments.dept@hotmail.com", "Received", "from web1.mail.yahoo.com by mx.example.net; Thu, 03 Dec 2026 10:01:00 +0000"),
-	"FORGED_HOTMAIL_RCVD":      hdr("From", "Alice <alice@hotmail.com>"),
-	"FORGED_YAHOO_RCVD":        hdr("From", "Alice <alice@yahoo.com>"),
-	"FORGED_MUA_OUTLOOK":       hdr("X-Mailer", "Microsoft Outlook, Build 10.0.2616"),
-	"FORGED_OUTLOOK_EXPRESS":   hdr("X-Mailer", "Microsoft Outlook Express 6.00.2600.0000"),
-	"RATWARE_MAILER":           hdr("X-Mailer", "Group Mail 3.1"),
-	"NO_MAILER":                hdr("User-Agent", ""),
-	"X_PRIORITY_HIGH":          hdr("X-Priority", "1 (Highest)"),
-	"X_MSMAIL_PRIORITY_HIGH":   hdr("X-MSMail-Priority", "High"),
-	"CHARSET_FARAWAY_HEADER":   hdr("Subject", "=?ks_c_5601-1987?B?vsiz58fPvLy/5A==?="),
-	"SUBJ_ALL_CAPS":            hdr("Subject", "LUNCH ON THURSDAY"),
-	"SUBJ_ADVERT":              hdr("Subject", "ADV: Lunch on Thursday"),
-	"SUBJ_EXCLAIM":             hdr("Subject", "Lunch on Thursday!!"),
-	"SUBJ_DOLLARS":             hdr("Subject", "Lunch on Thursday for $5"),
-	"SUBJ_SPAM_WORDS":          hdr("Subject", "Free lunch on Thursday"),
-	"SUBJ_HAS_ID":              hdr("Subject", "Lunch on Thursday            qxzv"),
-	"SUBJ_YOUR":                hdr("Subject", "Lunch on your Thursday"),
-	"SUBJ_MONEY_WORDS":         hdr("Subject", "Lunch money on Thursday"),
-	"BODY_SPAM_PHRASES":        body("Click here, act now: limited time, no obligation.\r\n" + filler),
-	"BODY_SPAM_PHRASES_MANY":   body("Click here, act now: limited time, no obligation, risk free, order now, dear friend, money back, lose weight.\r\n" + filler),
-	"TOLL_FREE_NUMBER":         body("Call us at 1-800-555-1234 today.\r\n" + filler),
-	"BODY_MANY_EXCLAIM":        body("Yes! Yes! Yes! Yes! Yes! Yes! Yes! Yes!\r\n" + filler),
-	"BODY_DOLLAR_AMOUNTS":      body("Was $10, then $8, now $5.\r\n" + filler),
-	"MONEY_MAKING":             body("A home business opportunity: make money with no selling.\r\n" + filler),
-	"BILL_1618":                body("This message is sent under Bill s.1618 Title III.\r\n" + filler),
-	"ADVANCE_FEE":              body("I am a barrister. The next of kin of my late client, a beneficiary, wants the transfer of funds in strictest confidence.\r\n" + filler),
-	"LOTS_OF_MONEY":            body("The sum is US$25,000,000 million.\r\n" + filler),
-	"REMOVE_INSTRUCTIONS":      body(filler + "To be removed from this list reply with remove in the subject.\r\n"),
-	"NOT_SPAM_CLAIM":           body(filler + "This email is not spam: you are receiving this email because you signed up.\r\n"),
-	"DEAR_SOMETHING":           body("Dear Friend,\r\n" + filler),
-	"BODY_ALL_CAPS":            body(strings.ToUpper(filler + filler + filler)),
-	"PHARMA":                   body("Cheap viagra and cialis pills.\r\n" + filler),
-	"ADULT":                    body("Hot xxx porn with nude girls.\r\n" + filler),
-	"CLICK_BELOW":              body("Click below to see.\r\n" + filler),
-	"BODY_URGENT":              body("Urgent: reply immediately.\r\n" + filler),
-	"HTML_SOURCE_IN_TEXT":      body("<html><body><font size=5>Hello</font></body></html>\r\n" + filler),
-	"MIME_HTML_ONLY":           htmlMsg("<p>" + filler + "</p>"),
-	"MIME_QP_LONG":             {ctype: "text/html; charset=utf-8", hdr: map[string]string{"Content-Transfer-Encoding": "quoted-printable"}, body: "<p>" + filler + "</p>\r\n"},
-	"HTML_SHORT_IMAGES":        htmlMsg("<p>See the picture.</p><img src=\"cid:x\">"),
-	"HTML_IMAGE_ONLY":          htmlMsg("<img src=\"http://img.example.com/a.gif\">"),
-	"HTML_LINK_CLICK_HERE":     htmlMsg("<p>" + filler + "</p><a href=\"http://example.com/x\">Click here</a>"),
-	"IMAGE_ONLY_ATTACHMENT":    attached("a.png", "image/png", ""),
-	"URI_NUMERIC_HOST":         body(filler + "http://192.0.2.7/login\r\n"),
-	"URI_HEX_OR_ENCODED":       body(filler + "http://www.bank.example%2Eevil.example/login\r\n"),
-	"URI_SHORTENER":            body(filler + "https://bit.ly/abc\r\n"),
-	"URI_MANY_SHORTENERS":      body(filler + "https://bit.ly/a https://bit.ly/b https://tinyurl.com/c\r\n"),
-	"URI_FREE_HOSTING":         body(filler + "https://bank-login.weebly.com/\r\n"),
-	"URI_SUSPICIOUS_TLD":       body(filler + "https://bank-login.xyz/\r\n"),
-	"SUSPICIOUS_ATTACHMENT":    attached("invoice.exe", "application/octet-stream", filler),
-	"DOUBLE_EXTENSION":         attached("invoice.pdf.exe", "application/octet-stream", filler),
-	"EXECUTABLE_TYPE":          attached("setup", "application/x-msdownload", filler),
-	"ARCHIVE_TINY_TEXT":        attached("invoice.zip", "application/zip", "See attached."),
-	"HTML_ONLY_SHORT":          htmlMsg("<p>" + filler + "</p>"),
-	"BODY_YOU_YOU":             body(strings.Repeat("Did you see what you did? ", 5) + "\r\n" + filler),
-	"META_REMOVE_CLICK":        body("Click below to see. To be removed reply.\r\n" + filler),
-	"META_REMOVE_NO_NAME":      {hdr: map[string]string{"From": "alice@example.org"}, body: "To be removed reply.\r\n" + filler},
-	"META_HTML_ONLY_NO_NAME":   {hdr: map[string]string{"From": "alice@example.org"}, ctype: "text/html", body: "<p>" + filler + "</p>"},
-	"META_HTML_ONLY_NO_MAILER": {hdr: map[string]string{"User-Agent": ""}, ctype: "text/html", body: "<p>" + filler + "</p>"},
-	"META_FORGED_OUTLOOK_BOTH": hdr("X-Mailer", "Microsoft Outlook Express 6.00.2600.0000"),
-	"DMARC_FAIL":               {env: withEnv(func(e *Envelope) { e.Auth = authResults("fail", "none", "fail") })},
-	"SPF_FAIL":                 {env: withEnv(func(e *Envelope) { e.Auth = authResults("fail", "", "") })},
-	"SPF_SOFTFAIL":             {env: withEnv(func(e *Envelope) { e.Auth = authResults("softfail", "", "") })},
-	"DKIM_INVALID":             {env: withEnv(func(e *Envelope) { e.Auth = authResults("", "fail", "") })},
-	"AUTH_SPF_DKIM_PASS":       {env: withEnv(func(e *Envelope) { e.Auth = authResults("pass", "pass", "pass") })},
-	"ALL_TRUSTED":              {env: withEnv(func(e *Envelope) { e.Authenticated = "alice" })},
-	"HELO_NUMERIC":             {env: withEnv(func(e *Envelope) { e.HELO = "[192.0.2.1]" })},
-	"HELO_NO_DOT":              {env: withEnv(func(e *Envelope) { e.HELO = "desktop" })},
+	"GTUBE":                      body("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"),
+	"MISSING_DATE":               hdr("Date", ""),
+	"INVALID_DATE":               hdr("Date", "someday soon"),
+	"DATE_IN_FUTURE":             hdr("Date", "Sat, 05 Dec 2026 10:00:00 +0000"),
+	"DATE_IN_PAST":               hdr("Date", "Mon, 23 Nov 2026 10:00:00 +0000"),
+	"DATE_NO_TZ":                 hdr("Date", "Thu, 03 Dec 2026 10:00:00"),
+	"MISSING_MID":                hdr("Message-ID", ""),
+	"INVALID_MSGID":              hdr("Message-ID", "<20261203100000.4711>"),
+	"MSGID_SPAM_ZEROES":          hdr("Message-ID", "<000053e452bb$00005687$00003222@mindspring>"),
+	"MSGID_NO_HOST":              hdr("Message-ID", "<4711@localhost>"),
+	"MISSING_FROM":               hdr("From", ""),
+	"MISSING_SUBJECT":            hdr("Subject", ""),
+	"EMPTY_SUBJECT":              hdr("Subject", " "),
+	"MISSING_TO":                 hdr("To", ""),
+	"TO_UNDISCLOSED":             hdr("To", "undisclosed-recipients:;"),
+	"TO_MANY":                    hdr("To", "a1@example.net, a2@example.net, a3@example.net, a4@example.net, a5@example.net, a6@example.net, a7@example.net, a8@example.net, a9@example.net, a10@example.net, a11@example.net"),
+	"TO_EQ_FROM":                 hdr("To", "alice@example.org"),
+	"FROM_EXCESS_BASE64":         hdr("From", "=?utf-8?B?QWxpY2UgRXhhbXBsZQ==?= <alice@example.org>"),
+	"SUBJ_EXCESS_BASE64":         hdr("Subject", "=?utf-8?B?THVuY2ggb24gVGh1cnNkYXk=?="),
+	"FROM_LOCAL_DIGITS":          hdr("From", "Alice <alice83472@example.org>"),
+	"FROM_NO_USER":               hdr("From", "Alice"),
+	"NO_REAL_NAME":               hdr("From", "alice@example.org"),
+	"FREEMAIL_FORGED_REPLYTO":    hdr("Reply-To", "alice.example@gmail.com"),
+	"REPLYTO_DIFF_FREEMAIL":      hdr("From", "Alice <alice@yahoo.com>", "Reply-To", "payments.dept@hotmail.com", "Received", "from web1.mail.yahoo.com by mx.example.net; Thu, 03 Dec 2026 10:01:00 +0000"),
+	"FORGED_HOTMAIL_RCVD":        hdr("From", "Alice <alice@hotmail.com>"),
+	"FORGED_YAHOO_RCVD":          hdr("From", "Alice <alice@yahoo.com>"),
+	"FORGED_FREEMAIL_RCVD":       hdr("From", "Alice <alice@aol.com>"),
+	"MSGID_OUTLOOK_INVALID":      hdr("Message-ID", "<000801c1bdf8$7fdc11ce$0100a8c0@mail.example.org>"),
+	"RATWARE_MS_HASH":            hdr("Message-ID", "<000801c1bdf8$7fdc11ce$0100a8c0@mail.example.org>"),
+	"RATWARE_OUTLOOK_NONAME":     hdr("Message-ID", "<000801c1bdf8$7fdc11ce$0100a8c0@mail.example.org>"),
+	"MISSING_MIMEOLE":            hdr("X-MSMail-Priority", "Normal"),
+	"FORGED_OUTLOOK_HTML":        {hdr: map[string]string{"X-Mailer": "Microsoft Outlook Express 6.00.2600.0000"}, ctype: "text/html; charset=utf-8", body: "<p>Lunch on Thursday?</p>\r\n"},
+	"INVALID_DATE_TZ_ABSURD":     hdr("Date", "Thu, 03 Dec 2026 10:00:00 +2300"),
+	"FREEMAIL_REPLYTO_END_DIGIT": hdr("Reply-To", "alice1977@yahoo.com"),
+	"FORGED_MUA_OUTLOOK":         hdr("X-Mailer", "Microsoft Outlook, Build 10.0.2616"),
+	"FORGED_OUTLOOK_EXPRESS":     hdr("X-Mailer", "Microsoft Outlook Express 6.00.2600.0000"),
+	"RATWARE_MAILER":             hdr("X-Mailer", "Group Mail 3.1"),
+	"NO_MAILER":                  hdr("User-Agent", ""),
+	"X_PRIORITY_HIGH":            hdr("X-Priority", "1 (Highest)"),
+	"X_MSMAIL_PRIORITY_HIGH":     hdr("X-MSMail-Priority", "High"),
+	"CHARSET_FARAWAY_HEADER":     hdr("Subject", "=?ks_c_5601-1987?B?vsiz58fPvLy/5A==?="),
+	"SUBJ_ALL_CAPS":              hdr("Subject", "LUNCH ON THURSDAY"),
+	"SUBJ_ADVERT":                hdr("Subject", "ADV: Lunch on Thursday"),
+	"SUBJ_EXCLAIM":               hdr("Subject", "Lunch on Thursday!!"),
+	"SUBJ_DOLLARS":               hdr("Subject", "Lunch on Thursday for $5"),
+	"SUBJ_SPAM_WORDS":            hdr("Subject", "Free lunch on Thursday"),
+	"SUBJ_HAS_ID":                hdr("Subject", "Lunch on Thursday            qxzv"),
+	"SUBJ_YOUR":                  hdr("Subject", "Lunch on your Thursday"),
+	"SUBJ_MONEY_WORDS":           hdr("Subject", "Lunch money on Thursday"),
+	"BODY_SPAM_PHRASES":          body("Click here, act now: limited time, no obligation.\r\n" + filler),
+	"BODY_SPAM_PHRASES_MANY":     body("Click here, act now: limited time, no obligation, risk free, order now, dear friend, money back, lose weight.\r\n" + filler),
+	"TOLL_FREE_NUMBER":           body("Call us at 1-800-555-1234 today.\r\n" + filler),
+	"BODY_MANY_EXCLAIM":          body("Yes! Yes! Yes! Yes! Yes! Yes! Yes! Yes!\r\n" + filler),
+	"BODY_DOLLAR_AMOUNTS":        body("Was $10, then $8, now $5.\r\n" + filler),
+	"MONEY_MAKING":               body("A home business opportunity: make money with no selling.\r\n" + filler),
+	"BILL_1618":                  body("This message is sent under Bill s.1618 Title III.\r\n" + filler),
+	"ADVANCE_FEE":                body("I am a barrister. The next of kin of my late client, a beneficiary, wants the transfer of funds in strictest confidence.\r\n" + filler),
+	"LOTS_OF_MONEY":              body("The sum is US$25,000,000 million.\r\n" + filler),
+	"REMOVE_INSTRUCTIONS":        body(filler + "To be removed from this list reply with remove in the subject.\r\n"),
+	"NOT_SPAM_CLAIM":             body(filler + "This email is not spam: you are receiving this email because you signed up.\r\n"),
+	"DEAR_SOMETHING":             body("Dear Friend,\r\n" + filler),
+	"BODY_ALL_CAPS":              body(strings.ToUpper(filler + filler + filler)),
+	"PHARMA":                     body("Cheap viagra and cialis pills.\r\n" + filler),
+	"ADULT":                      body("Hot xxx porn with nude girls.\r\n" + filler),
+	"CLICK_BELOW":                body("Click below to see.\r\n" + filler),
+	"BODY_URGENT":                body("Urgent: reply immediately.\r\n" + filler),
+	"HTML_SOURCE_IN_TEXT":        body("<html><body><font size=5>Hello</font></body></html>\r\n" + filler),
+	"MIME_HTML_ONLY":             htmlMsg("<p>" + filler + "</p>"),
+	"MIME_QP_LONG":               {ctype: "text/html; charset=utf-8", hdr: map[string]string{"Content-Transfer-Encoding": "quoted-printable"}, body: "<p>" + filler + "</p>\r\n"},
+	"HTML_SHORT_IMAGES":          htmlMsg("<p>See the picture.</p><img src=\"cid:x\">"),
+	"HTML_IMAGE_ONLY":            htmlMsg("<img src=\"http://img.example.com/a.gif\">"),
+	"HTML_LINK_CLICK_HERE":       htmlMsg("<p>" + filler + "</p><a href=\"http://example.com/x\">Click here</a>"),
+	"IMAGE_ONLY_ATTACHMENT":      attached("a.png", "image/png", ""),
+	"URI_NUMERIC_HOST":           body(filler + "http://192.0.2.7/login\r\n"),
+	"URI_HEX_OR_ENCODED":         body(filler + "http://www.bank.example%2Eevil.example/login\r\n"),
+	"URI_SHORTENER":              body(filler + "https://bit.ly/abc\r\n"),
+	"URI_MANY_SHORTENERS":        body(filler + "https://bit.ly/a https://bit.ly/b https://tinyurl.com/c\r\n"),
+	"URI_FREE_HOSTING":           body(filler + "https://bank-login.weebly.com/\r\n"),
+	"URI_SUSPICIOUS_TLD":         body(filler + "https://bank-login.xyz/\r\n"),
+	"SUSPICIOUS_ATTACHMENT":      attached("invoice.exe", "application/octet-stream", filler),
+	"DOUBLE_EXTENSION":           attached("invoice.pdf.exe", "application/octet-stream", filler),
+	"EXECUTABLE_TYPE":            attached("setup", "application/x-msdownload", filler),
+	"ARCHIVE_TINY_TEXT":          attached("invoice.zip", "application/zip", "See attached."),
+	"HTML_ONLY_SHORT":            htmlMsg("<p>" + filler + "</p>"),
+	"BODY_YOU_YOU":               body(strings.Repeat("Did you see what you did? ", 5) + "\r\n" + filler),
+	"META_REMOVE_CLICK":          body("Click below to see. To be removed reply.\r\n" + filler),
+	"META_REMOVE_NO_NAME":        {hdr: map[string]string{"From": "alice@example.org"}, body: "To be removed reply.\r\n" + filler},
+	"META_HTML_ONLY_NO_NAME":     {hdr: map[string]string{"From": "alice@example.org"}, ctype: "text/html", body: "<p>" + filler + "</p>"},
+	"META_HTML_ONLY_NO_MAILER":   {hdr: map[string]string{"User-Agent": ""}, ctype: "text/html", body: "<p>" + filler + "</p>"},
+	"META_FORGED_OUTLOOK_BOTH":   hdr("X-Mailer", "Microsoft Outlook Express 6.00.2600.0000"),
+	"DMARC_FAIL":                 {env: withEnv(func(e *Envelope) { e.Auth = authResults("fail", "none", "fail") })},
+	"SPF_FAIL":                   {env: withEnv(func(e *Envelope) { e.Auth = authResults("fail", "", "") })},
+	"SPF_SOFTFAIL":               {env: withEnv(func(e *Envelope) { e.Auth = authResults("softfail", "", "") })},
+	"DKIM_INVALID":               {env: withEnv(func(e *Envelope) { e.Auth = authResults("", "fail", "") })},
+	"AUTH_SPF_DKIM_PASS":         {env: withEnv(func(e *Envelope) { e.Auth = authResults("pass", "pass", "pass") })},
+	"ALL_TRUSTED":                {env: withEnv(func(e *Envelope) { e.Authenticated = "alice" })},
+	"HELO_NUMERIC":               {env: withEnv(func(e *Envelope) { e.HELO = "[192.0.2.1]" })},
+	"HELO_NO_DOT":                {env: withEnv(func(e *Envelope) { e.HELO = "desktop" })},
 }
 
 func check(t testing.TB, rs *Rules, m *Message) *Result {
@@ -277,6 +286,54 @@ func TestDefaultRules(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("test message for %s, which is not a default rule", name)
 		}
+	}
+}
+
+// TestSpamSoftwareRules checks that the rules for forged senders and
+// spam software stay quiet on what genuine mail does: an Outlook Express
+// Message-ID written at the time of the Date, Outlook's own X-MimeOLE,
+// Hotmail received through outlook.com, a free mail address that signed
+// its mail or passed DMARC, a reply, time zones that exist.
+func TestSpamSoftwareRules(t *testing.T) {
+	rs, err := NewRules(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The time stamp Outlook Express writes for the Date of hamHeader.
+	date := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	stamp := int64(float64(date.Unix())*0.0023283064365387 + 27111902.8329849)
+	oeID := fmt.Sprintf("<0008%08x$7fdc11ce$0100a8c0@mail.example.org>", stamp)
+	signed := withEnv(func(e *Envelope) { e.Auth = authResults("", "pass", "") })
+	dmarcPass := withEnv(func(e *Envelope) { e.Auth = authResults("", "", "pass") })
+	quiet := []struct {
+		rule string
+		msg  testMsg
+	}{
+		{"MSGID_OUTLOOK_INVALID", hdr("Message-ID", oeID, "X-Mailer", "Microsoft Outlook Express 6.00.2600.0000", "X-MimeOLE", "Produced By Microsoft MimeOLE V6.00.2600.0000")},
+		{"RATWARE_MS_HASH", hdr("Message-ID", oeID, "X-MimeOLE", "Produced By Microsoft MimeOLE V6.00.2600.0000")},
+		{"RATWARE_OUTLOOK_NONAME", hdr("Message-ID", oeID, "X-Mailer", "Microsoft Outlook Express 6.00.2600.0000")},
+		{"MISSING_MIMEOLE", hdr("X-MSMail-Priority", "Normal", "X-MimeOLE", "Produced By Microsoft MimeOLE V6.00.2600.0000")},
+		{"FORGED_HOTMAIL_RCVD", hdr("From", "Alice <alice@hotmail.com>", "Received", "from EUR05-DB8-obe.outbound.protection.outlook.com (mail-db8eur05olkn2101.outbound.protection.outlook.com [40.92.89.101]) by mx.example.net; Thu, 03 Dec 2026 10:01:00 +0000")},
+		{"FORGED_HOTMAIL_RCVD", testMsg{hdr: map[string]string{"From": "Alice <alice@hotmail.com>"}, env: signed}},
+		{"FORGED_YAHOO_RCVD", hdr("From", "Alice <alice@yahoo.com>", "DKIM-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=yahoo.com; s=s2048; h=from; bh=x; b=y")},
+		{"FORGED_FREEMAIL_RCVD", hdr("From", "Alice <alice@gmail.com>", "DKIM-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=gmail.com; s=20230601; h=from; bh=x; b=y")},
+		{"FORGED_FREEMAIL_RCVD", testMsg{hdr: map[string]string{"From": "Alice <alice@aol.com>"}, env: dmarcPass}},
+		{"FORGED_FREEMAIL_RCVD", hdr("From", "Alice <alice@aol.com>", "Subject", "Re: Lunch on Thursday")},
+		{"FORGED_FREEMAIL_RCVD", hdr("From", "Alice <alice@aol.com>", "Received", "from omr-a018e.mx.aol.com (omr-a018e.mx.aol.com [204.29.186.67]) by mx.example.net; Thu, 03 Dec 2026 10:01:00 +0000")},
+		{"INVALID_DATE_TZ_ABSURD", hdr("Date", "Thu, 03 Dec 2026 15:45:00 +0545")},
+		{"INVALID_DATE_TZ_ABSURD", hdr("Date", "Thu, 03 Dec 2026 00:00:00 +1400")},
+		{"INVALID_DATE_TZ_ABSURD", hdr("Date", "Thu, 03 Dec 2026 06:30:00 -0330")},
+		{"FREEMAIL_REPLYTO_END_DIGIT", hdr("Reply-To", "alice1977@example.org")},
+	}
+	for _, q := range quiet {
+		if r := check(t, rs, q.msg.build(t)); r.Has(q.rule) {
+			t.Errorf("%s fires on genuine mail %+v: %v", q.rule, q.msg.hdr, r.Tags())
+		}
+	}
+	// The same Message-ID in a message of another time is a forgery.
+	if r := check(t, rs, hdr("Message-ID", oeID, "Date", "Thu, 03 Dec 2020 10:00:00 +0000",
+		"Received", "from mail.example.org (mail.example.org [192.0.2.1]) by mx.example.net; Thu, 03 Dec 2020 10:01:00 +0000").build(t)); !r.Has("MSGID_OUTLOOK_INVALID") {
+		t.Errorf("MSGID_OUTLOOK_INVALID does not fire on a stamp six years off: %v", r.Tags())
 	}
 }
 
