@@ -146,13 +146,7 @@ func (f *spamFilter) CheckSpam(ctx context.Context, env *Envelope, msg []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("spam filter: %w", err)
 	}
-	var th *spam.Thresholds
-	if acct != 0 && f.o.Store != nil {
-		if t, err := f.o.Store.SpamThresholds(ctx, acct); err == nil {
-			th = &spam.Thresholds{Spam: t.Spam, Reject: t.Reject}
-		}
-	}
-	v := f.o.Filter.Check(ctx, m, th)
+	v := f.o.Filter.Check(ctx, m, spam.AccountThresholds(ctx, f.o.Store, acct))
 	f.o.Memory.Record(m, v.Spam)
 	if f.o.Verdict != nil {
 		f.o.Verdict(m, v)

@@ -21,14 +21,24 @@ func DeliveryFilter(f *Filter, st store.Store) deliver.Filter {
 		if err != nil {
 			return err
 		}
-		var th *Thresholds
-		if t, err := st.SpamThresholds(ctx, d.Account.ID); err == nil {
-			th = &Thresholds{Spam: t.Spam, Reject: t.Reject}
-		}
-		v := f.Check(ctx, m, th)
+		v := f.Check(ctx, m, AccountThresholds(ctx, st, d.Account.ID))
 		d.Raw, d.Parsed = withFields(clean, v.Fields()), nil
 		return nil
 	}
+}
+
+// AccountThresholds returns the account's own thresholds (userctl spam
+// set), nil when it has none or they cannot be read: the filter's then
+// apply.
+func AccountThresholds(ctx context.Context, st store.SpamState, accountID int64) *Thresholds {
+	if st == nil || accountID == 0 {
+		return nil
+	}
+	t, err := st.SpamThresholds(ctx, accountID)
+	if err != nil {
+		return nil
+	}
+	return &Thresholds{Spam: t.Spam, Reject: t.Reject}
 }
 
 // withFields puts the verdict's fields on top of msg, below the

@@ -334,10 +334,6 @@ func (f ThresholdFunc) of(ctx context.Context, accountID int64) *spam.Thresholds
 // StoreThresholds reads accounts' own thresholds from the store.
 func StoreThresholds(st store.SpamState) ThresholdFunc {
 	return func(ctx context.Context, accountID int64) *spam.Thresholds {
-		t, err := st.SpamThresholds(ctx, accountID)
-		if err != nil {
-			return nil
-		}
-		return &spam.Thresholds{Spam: t.Spam, Reject: t.Reject}
+		return spam.AccountThresholds(ctx, st, accountID)
 	}
 }
