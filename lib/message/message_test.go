@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"net/mail"
 	"reflect"
 	"strconv"
 	"strings"
@@ -996,5 +997,29 @@ func TestStructureSize(t *testing.T) {
 	t.Logf("10 KB message: structure %d bytes", len(s))
 	if len(s) > 600 {
 		t.Errorf("structure of the 10 KB message is %d bytes", len(s))
+	}
+}
+
+// TestParseDateAsNetMail checks that ParseDate reads what net/mail's
+// ParseDate reads, to the same instant, and refuses what it refuses.
+func TestParseDateAsNetMail(t *testing.T) {
+	for _, s := range []string{
+		"Thu, 03 Dec 2026 10:00:00 +0000",
+		"Thu, 3 Dec 2026 10:00:00 -0330",
+		"3 Dec 2026 10:00 +0545",
+		"Thu, 03 Dec 2026 10:00:00 +0000 (UTC)",
+		"Thu, 03 Dec 2026 10:00:00 GMT",
+		"Thu, 03 Dec 2026 10:00:00",
+		"Thu, 03 Dec 2026 25:00:00 +0000",
+		"Thu, 32 Dec 2026 10:00:00 +0000",
+		"Thu, 03 Foo 2026 10:00:00 +0000",
+		"someday soon",
+		"",
+	} {
+		got, gotErr := ParseDate(s)
+		want, wantErr := mail.ParseDate(s)
+		if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) {
+			t.Errorf("ParseDate(%q) = %v, %v; net/mail: %v, %v", s, got, gotErr, want, wantErr)
+		}
 	}
 }

@@ -77,13 +77,23 @@ var dateLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
+// ParseDate reads a date-time of RFC 5322 section 3.3 as net/mail's
+// ParseDate does (a time zone is required), without its cost for the
+// common form "Mon, 2 Jan 2006 15:04:05 -0700".
+func ParseDate(s string) (time.Time, error) {
+	if t, zoned, ok := fastDate(s); ok && zoned {
+		return t, nil
+	}
+	return mail.ParseDate(s)
+}
+
 // parseDate reads a Date field (RFC 5322 section 3.3), leniently; the zero
 // time when it cannot be read.
 func parseDate(s string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if t, ok := fastDate(s); ok {
+	if t, _, ok := fastDate(s); ok {
 		return t
 	}
 	if t, err := mail.ParseDate(s); err == nil {
@@ -121,7 +131,7 @@ func zone(offset int) *time.Location {
 // fastDate reads the usual form of an RFC 5322 section 3.3 date-time,
 // "[Mon, ]2 Jan 2006 15:04[:05] -0700" with an optional trailing comment,
 // without allocating; ok is false for anything else.
-func fastDate(s string) (time.Time, bool) {
+func fastDate(s string) (t time.Time, zoned, ok bool) {
 	var tok [6]string
 	n := 0
 	for i := 0; i < len(s) && n < len(tok); {
@@ -138,27 +148,27 @@ func fastDate(s string) (time.Time, bool) {
 		}
 		i = j
 	}
-	t := tok[:n]
-	if len(t) > 0 && strings.HasSuffix(t[0], ",") {
-		t = t[1:]
+	f := tok[:n]
+	if len(f) > 0 && strings.HasSuffix(f[0], ",") {
+		f = f[1:]
 	}
-	if len(t) < 4 {
-		return time.Time{}, false
+	if len(f) < 4 {
+		return time.Time{}, false, false
 	}
-	day, ok1 := atoi(t[0], 1, 2)
-	year, ok2 := atoi(t[2], 4, 4)
-	if !ok1 || !ok2 || len(t[1]) != 3 {
-		return time.Time{}, false
+	day, ok1 := atoi(f[0], 1, 2)
+	year, ok2 := atoi(f[2], 4, 4)
+	if !ok1 || !ok2 || len(f[1]) != 3 {
+		return time.Time{}, false, false
 	}
 	month := 0
 	for i, m := range months {
-		if strings.EqualFold(t[1], m) {
+		if strings.EqualFold(f[1], m) {
 			month = i + 1
 		}
 	}
-	hms := t[3]
+	hms := f[3]
 	if month == 0 || len(hms) != 5 && len(hms) != 8 || hms[2] != ':' || len(hms) == 8 && hms[5] != ':' {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	hour, ok1 := atoi(hms[0:2], 2, 2)
 	min, ok2 := atoi(hms[3:5], 2, 2)
@@ -167,31 +177,32 @@ func fastDate(s string) (time.Time, bool) {
 		sec, ok3 = atoi(hms[6:8], 2, 2)
 	}
 	if !ok1 || !ok2 || !ok3 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	offset := 0
-	if len(t) > 4 {
-		z := t[4]
+	if len(f) > 4 {
+		z := f[4]
 		switch {
 		case len(z) == 5 && (z[0] == '+' || z[0] == '-'):
 			zh, ok1 := atoi(z[1:3], 2, 2)
 			zm, ok2 := atoi(z[3:5], 2, 2)
 			if !ok1 || !ok2 || zm > 59 {
-				return time.Time{}, false
+				return time.Time{}, false, false
 			}
 			offset = (zh*60 + zm) * 60
+			zoned = true
 			if z[0] == '-' {
 				offset = -offset
 			}
 		case z == "GMT" || z == "UT" || z == "UTC" || z == "Z":
 		default:
-			return time.Time{}, false
+			return time.Time{}, false, false
 		}
-		if len(t) > 5 && !strings.HasPrefix(t[5], "(") {
-			return time.Time{}, false
+		if len(f) > 5 && !strings.HasPrefix(f[5], "(") {
+			return time.Time{}, false, false
 		}
 	}
-	return time.Date(year, time.Month(month), day, hour, min, sec, 0, zone(offset)), true
+	return time.Date(year, time.Month(month), day, hour, min, sec, 0, zone(offset)), zoned, true
 }
 
 // atoi reads a decimal number of min to max digits.

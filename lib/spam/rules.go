@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
@@ -169,6 +168,7 @@ type ruleEnv struct {
 	dateStore    time.Time
 	hdrStore     [48]hdrField
 	tri          *trigrams
+	spareTri     *trigrams // a filter to reuse (see release)
 	counts       []containsCount
 	countStore   [16]containsCount
 	returnToPool bool
@@ -196,13 +196,19 @@ var ruleEnvs = sync.Pool{New: func() any { return new(ruleEnv) }}
 
 func newRuleEnv(m *Message, r *Result) *ruleEnv {
 	e := ruleEnvs.Get().(*ruleEnv)
-	*e = ruleEnv{m: m, r: r, returnToPool: true}
+	*e = ruleEnv{m: m, r: r, returnToPool: true, spareTri: e.spareTri}
 	return e
 }
 
 func (e *ruleEnv) release() {
 	if e.returnToPool {
-		*e = ruleEnv{}
+		// The trigram filter (8 KiB) stays with the pooled environment
+		// for the next message.
+		tri := e.tri
+		if tri == nil {
+			tri = e.spareTri
+		}
+		*e = ruleEnv{spareTri: tri}
 		ruleEnvs.Put(e)
 	}
 }
@@ -631,7 +637,7 @@ func (e *ruleEnv) dateValue() (time.Time, bool) {
 	if e.date == nil {
 		v, ok := e.header("date")
 		if ok {
-			if t, err := mail.ParseDate(v); err == nil {
+			if t, err := message.ParseDate(v); err == nil {
 				e.dateStore, e.dateOK = t, true
 			}
 		}
@@ -684,7 +690,7 @@ func (e *ruleEnv) findReceivedTime() time.Time {
 		}
 		v := unfoldField(e.m.Raw[f.start:f.end])
 		if i := strings.LastIndexByte(v, ';'); i >= 0 {
-			if t, err := mail.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
+			if t, err := message.ParseDate(strings.TrimSpace(v[i+1:])); err == nil {
 				return t
 			}
 		}
@@ -734,8 +740,13 @@ func trigramHash(a, b, c byte) uint32 {
 	return (uint32(a)*0x9E3779B1 ^ uint32(b)*0x85EBCA77 ^ uint32(c)*0xC2B2AE3D) >> 16
 }
 
-func newTrigrams(s string) *trigrams {
-	t := new(trigrams)
+// newTrigrams fills t (nil: a new one) with the filter of s.
+func newTrigrams(t *trigrams, s string) *trigrams {
+	if t == nil {
+		t = new(trigrams)
+	} else {
+		clear(t[:])
+	}
 	for i := 0; i+2 < len(s); i++ {
 		h := trigramHash(s[i], s[i+1], s[i+2])
 		t[h>>6] |= 1 << (h & 63)
@@ -757,7 +768,7 @@ func (t *trigrams) mayContain(p string) bool {
 // bodyTrigrams is the filter of the lower-case body, made once.
 func (e *ruleEnv) bodyTrigrams() *trigrams {
 	if e.tri == nil {
-		e.tri = newTrigrams(*e.lowBody)
+		e.tri, e.spareTri = newTrigrams(e.spareTri, *e.lowBody), nil
 	}
 	return e.tri
 }

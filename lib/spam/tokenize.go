@@ -326,7 +326,11 @@ func receivedTokens(t *tokenSet, v string) {
 	for _, w := range strings.FieldsFunc(v, func(r rune) bool {
 		return r == ' ' || r == '(' || r == ')' || r == '[' || r == ']' || r == ';' || r == '<' || r == '>'
 	}) {
-		if ip, err := netip.ParseAddr(w); err == nil && ip.Is4() {
+		if len(w) >= 7 && '0' <= w[0] && w[0] <= '9' && strings.Count(w, ".") == 3 {
+			ip, err := netip.ParseAddr(w)
+			if err != nil || !ip.Is4() {
+				continue
+			}
 			b := ip.As4()
 			t.add("received net", strconv.Itoa(int(b[0]))+"."+strconv.Itoa(int(b[1])))
 			t.add("received net", strconv.Itoa(int(b[0]))+"."+strconv.Itoa(int(b[1]))+"."+strconv.Itoa(int(b[2])))
