@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"net/mail"
 	"testing"
 	"unicode/utf8"
 )
@@ -104,6 +105,25 @@ func FuzzDecode(f *testing.F) {
 				_ = pt.Size()
 				_, _, _ = p.SectionRange(Section{Path: path, Spec: SpecHeader})
 			}
+		}
+	})
+}
+
+// FuzzParseDate checks that ParseDate gives net/mail's answer for any
+// input: the same instant and the same acceptance.
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{
+		"Thu, 03 Dec 2026 10:00:00 +0000", "3 Dec 2026 10:00 -0330", "Thu, 03 Dec 2026 10:00:00 GMT",
+		"Thu, 03 Dec 2026 10:00:00 +0000 (UTC)", "Thu, 03 Dec 2026 10:00:60 +0000", "Thu, 31 Feb 2026 10:00:00 +0000",
+		"Thu,  3 Dec 2026 10:00:00 +9959", "03 dec 2026 10:00:00 +0000 x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := ParseDate(s)
+		want, wantErr := mail.ParseDate(s)
+		if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) {
+			t.Errorf("ParseDate(%q) = %v, %v; net/mail: %v, %v", s, got, gotErr, want, wantErr)
 		}
 	})
 }

@@ -81,7 +81,7 @@ var dateLayouts = []string{
 // ParseDate does (a time zone is required), without its cost for the
 // common form "Mon, 2 Jan 2006 15:04:05 -0700".
 func ParseDate(s string) (time.Time, error) {
-	if t, zoned, ok := fastDate(s); ok && zoned {
+	if t, zoned, ok := fastDate(s, true); ok && zoned {
 		return t, nil
 	}
 	return mail.ParseDate(s)
@@ -93,7 +93,7 @@ func parseDate(s string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if t, _, ok := fastDate(s); ok {
+	if t, _, ok := fastDate(s, false); ok {
 		return t
 	}
 	if t, err := mail.ParseDate(s); err == nil {
@@ -131,10 +131,13 @@ func zone(offset int) *time.Location {
 // fastDate reads the usual form of an RFC 5322 section 3.3 date-time,
 // "[Mon, ]2 Jan 2006 15:04[:05] -0700" with an optional trailing comment,
 // without allocating; ok is false for anything else.
-func fastDate(s string) (t time.Time, zoned, ok bool) {
+func fastDate(s string, strict bool) (t time.Time, zoned, ok bool) {
+	if strict && (strings.Contains(s, "\t") || strings.Contains(s, "  ") || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ")) {
+		return time.Time{}, false, false // net/mail's layouts have single spaces
+	}
 	var tok [6]string
-	n := 0
-	for i := 0; i < len(s) && n < len(tok); {
+	n, i := 0, 0
+	for i < len(s) && n < len(tok) {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 			i++
 		}
@@ -148,8 +151,14 @@ func fastDate(s string) (t time.Time, zoned, ok bool) {
 		}
 		i = j
 	}
+	if strict && strings.TrimLeft(s[i:], " \t") != "" {
+		return time.Time{}, false, false // more than six words: net/mail decides
+	}
 	f := tok[:n]
 	if len(f) > 0 && strings.HasSuffix(f[0], ",") {
+		if strict && !isDayName(f[0][:len(f[0])-1]) {
+			return time.Time{}, false, false
+		}
 		f = f[1:]
 	}
 	if len(f) < 4 {
@@ -179,6 +188,11 @@ func fastDate(s string) (t time.Time, zoned, ok bool) {
 	if !ok1 || !ok2 || !ok3 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 {
 		return time.Time{}, false, false
 	}
+	// net/mail (time.Parse) refuses a leap second and a day the month
+	// does not have.
+	if strict && (sec > 59 || day > daysIn(time.Month(month), year)) {
+		return time.Time{}, false, false
+	}
 	offset := 0
 	if len(f) > 4 {
 		z := f[4]
@@ -186,7 +200,7 @@ func fastDate(s string) (t time.Time, zoned, ok bool) {
 		case len(z) == 5 && (z[0] == '+' || z[0] == '-'):
 			zh, ok1 := atoi(z[1:3], 2, 2)
 			zm, ok2 := atoi(z[3:5], 2, 2)
-			if !ok1 || !ok2 || zm > 59 {
+			if !ok1 || !ok2 || zm > 59 || strict && zh > 24 {
 				return time.Time{}, false, false
 			}
 			offset = (zh*60 + zm) * 60
@@ -198,11 +212,27 @@ func fastDate(s string) (t time.Time, zoned, ok bool) {
 		default:
 			return time.Time{}, false, false
 		}
-		if len(f) > 5 && !strings.HasPrefix(f[5], "(") {
+		if len(f) > 5 && (strict || !strings.HasPrefix(f[5], "(")) {
 			return time.Time{}, false, false
 		}
 	}
 	return time.Date(year, time.Month(month), day, hour, min, sec, 0, zone(offset)), zoned, true
+}
+
+var dayNames = [...]string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+func isDayName(s string) bool {
+	for _, d := range dayNames {
+		if strings.EqualFold(s, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// daysIn returns the number of days of month m of year y.
+func daysIn(m time.Month, y int) int {
+	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 // atoi reads a decimal number of min to max digits.
