@@ -33,6 +33,11 @@ import (
 // points; test: spam-1 +3.2 points, hard-ham-1 flagged +3.2 points), a
 // "caps" token for words in capitals (+0.6; +1.0 and +2.8) and 40
 // tokens of strength 0.3 instead of 20 of 0.1 (+0.9; +2.4 and +7.2).
+// Word pairs as tokens beside single words, tiled as SpamBayes's bigram
+// option does (a pair and its words never both count): cross-validation
+// 93.3 -> 94.4 %; test: spam-1 87.6 -> 91.2 %, hard-ham-1 8.8 -> 11.2 %,
+// the same trade-off as single words at a lower threshold (4.5: 90.0 %
+// and 12.4 %) for twice the tokens, so not kept.
 
 // cvResult is what one cross-validation run measured.
 type cvResult struct {
