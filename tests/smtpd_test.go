@@ -36,6 +36,7 @@ type smtpdEnv struct {
 	dir    string
 	config string
 	db     string
+	dns    *dnstest.Server // the DNS server the configuration names
 }
 
 // newSmtpdEnv writes a configuration (extra is appended to it) and creates
@@ -45,7 +46,7 @@ func newSmtpdEnv(t *testing.T, extra string) *smtpdEnv {
 	t.Helper()
 	dns := dnstest.New(t)
 	dir := t.TempDir()
-	e := &smtpdEnv{t: t, dir: dir, config: filepath.Join(dir, "gannet.toml"), db: filepath.Join(dir, "gannet.db")}
+	e := &smtpdEnv{t: t, dir: dir, config: filepath.Join(dir, "gannet.toml"), db: filepath.Join(dir, "gannet.db"), dns: dns}
 	cfg := fmt.Sprintf(`[server]
 hostname = "mx.example.test"
 state_dir = %q

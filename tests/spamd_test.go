@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"gannet/lib/postfixtest"
 	"gannet/lib/smtptest"
 )
@@ -444,5 +446,46 @@ func TestPostfixSpamdMilter(t *testing.T) {
 		strings.Contains(spam, "X-Spam-Flag: NO") || strings.Contains(spam, "score=-50") ||
 		!strings.Contains(spam, "PHISH_DISPLAY_NAME=10.00") {
 		t.Errorf("spam as relayed:\n%s", spam)
+	}
+}
+
+// spamd finds the client in the Received fields (past this site's own
+// hops) and asks the IP blocklists about it, as SpamAssassin's spamd
+// does: Debian's spamc sees the blocklist's tag for a listed relay only.
+func TestSpamdReceivedBlocklist(t *testing.T) {
+	spamc := needTool(t, "spamc")
+	e := newSmtpdEnv(t, `
+[[spam.dnsbl]]
+name = "testbl"
+zone = "bl.test"
+type = "ip"
+[[spam.dnsbl.answer]]
+code = "127.0.0.2"
+tag = "RCVD_IN_TESTBL"
+score = 6.0
+`)
+	e.dns.Add("5.113.0.203.bl.test. 60 IN A 127.0.0.2")
+	roles := []string{"spamd"}
+	files, addr := e.listenersFor(roles)
+	e.startDaemon("spamd", roles, files, addr)
+	host, port, _ := net.SplitHostPort(addr["spamd"])
+
+	msg := func(client string) string {
+		return "Received: from localhost (localhost [127.0.0.1]) by mx.example.test (Postfix) with ESMTP id 1A; Thu, 01 Jan 2026 00:00:02 +0000\r\n" +
+			"Received: from mail.remote.test (mail.remote.test [" + client + "]) by mx.example.test (Postfix) with ESMTP id 1B; Thu, 01 Jan 2026 00:00:01 +0000\r\n" +
+			"From: <friend@remote.test>\r\nTo: <" + smtpdUser + ">\r\nSubject: lunch tomorrow\r\n" +
+			"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <lunch-" + client + "@remote.test>\r\n\r\n" +
+			"Shall we meet at noon at the usual place?\r\n"
+	}
+	r := runSpamc(t, spamc, msg("203.0.113.5"), "-d", host, "-p", port, "-y")
+	if r.status != 0 || !strings.Contains(r.stdout, "RCVD_IN_TESTBL") {
+		t.Errorf("spamc -y on mail from a listed relay: status %d, %q; want RCVD_IN_TESTBL", r.status, r.stdout)
+	}
+	r = runSpamc(t, spamc, msg("198.51.100.9"), "-d", host, "-p", port, "-y")
+	if r.status != 0 || strings.Contains(r.stdout, "RCVD_IN_TESTBL") {
+		t.Errorf("spamc -y on mail from an unlisted relay: status %d, %q", r.status, r.stdout)
+	}
+	if n := e.dns.Queries("9.100.51.198.bl.test.", dns.TypeA); n != 1 {
+		t.Errorf("the blocklist was asked %d times about 198.51.100.9, want once", n)
 	}
 }

@@ -21,6 +21,8 @@ func DeliveryFilter(f *Filter, st store.Store) deliver.Filter {
 		if err != nil {
 			return err
 		}
+		// The MTA that passed the message on wrote who sent it to us.
+		m.ClientFromReceived()
 		v := f.Check(ctx, m, AccountThresholds(ctx, st, d.Account.ID))
 		d.Raw, d.Parsed = withFields(clean, v.Fields()), nil
 		return nil

@@ -219,11 +219,19 @@ func (s *Server) Answer(ctx context.Context, req *Request) *Response {
 }
 
 // message parses raw for the filter: CRLF line endings, and without the
-// X-Spam-* fields it came with, which must not sway the verdict.
+// X-Spam-* fields it came with, which must not sway the verdict. The
+// client that handed it to this site comes from its Received fields, as
+// SpamAssassin finds its last untrusted relay: the IP blocklists and the
+// reputation ask about it.
 func (s *Server) message(raw []byte, env spam.Envelope) (*spam.Message, error) {
 	header, body := splitHeader(deliver.ToCRLF(raw))
 	clean := append(stripFields(header, IsSpamField), body...)
-	return spam.NewMessage(clean, env)
+	m, err := spam.NewMessage(clean, env)
+	if err != nil {
+		return nil, err
+	}
+	m.ClientFromReceived()
+	return m, nil
 }
 
 // account resolves a User header: an address that is one local account

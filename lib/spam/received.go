@@ -1,0 +1,176 @@
+package spam
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// maxReceivedWalk bounds the Received fields ReceivedClient reads.
+const maxReceivedWalk = 20
+
+// cgnat is the shared address space of RFC 6598, internal like RFC 1918's.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// ReceivedClient finds, in the Received fields of m, the client that
+// handed the message to this site: the address and HELO name of the
+// topmost "from" clause whose address is public. Fields naming a private,
+// loopback, link-local or shared (RFC 6598) address are this site's own
+// hops (a content filter, fetchmail, an internal relay) and are passed
+// over, as SpamAssassin passes over its trusted relays. It is what spamd,
+// spamc and deliver use when no SMTP session told them the client; ok is
+// false when no field names a public address.
+func ReceivedClient(m *Message) (ip netip.Addr, helo string, ok bool) {
+	if m == nil || m.Parsed == nil {
+		return netip.Addr{}, "", false
+	}
+	n := 0
+	for _, f := range m.Parsed.Header {
+		if !strings.EqualFold(f.Name, "Received") {
+			continue
+		}
+		if n++; n > maxReceivedWalk {
+			break
+		}
+		ip, helo, found := parseReceivedFrom(fieldValue(m.Raw, f))
+		if !found {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip) {
+			continue // one of this site's own hops
+		}
+		return ip, helo, true
+	}
+	return netip.Addr{}, "", false
+}
+
+// parseReceivedFrom reads the "from" clause of a Received field (RFC 5321
+// section 4.4): the client's address, in brackets as Postfix, Sendmail and
+// Exim write it ("from helo (rdns [192.0.2.1])", "from [192.0.2.1]
+// (helo=x)") or in parentheses as qmail does ("from unknown (HELO x)
+// (192.0.2.1)"), and the HELO name.
+func parseReceivedFrom(v string) (ip netip.Addr, helo string, ok bool) {
+	if indexFold(v, "from ") != 0 {
+		return netip.Addr{}, "", false
+	}
+	clause := v[len("from "):]
+	if i := indexFold(clause, " by "); i >= 0 {
+		clause = clause[:i]
+	}
+	ip, ok = firstAddr(clause)
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	helo, _, _ = strings.Cut(clause, " ")
+	helo = strings.Trim(helo, "[]()")
+	if i := indexFold(clause, "helo="); i >= 0 { // Exim
+		helo = clause[i+len("helo="):]
+		if j := strings.IndexAny(helo, ") "); j >= 0 {
+			helo = helo[:j]
+		}
+	} else if i := indexFold(clause, "(helo "); i >= 0 { // qmail
+		helo, _, _ = strings.Cut(clause[i+len("(helo "):], ")")
+	}
+	return ip, strings.TrimSpace(helo), true
+}
+
+// indexFold is strings.Index for an ASCII lower-case sub, ignoring the
+// case of ASCII letters of s (byte offsets of s, whatever else it holds).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+			j++
+		}
+		if j == len(sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+// firstAddr returns the client's address in a "from" clause. The address
+// the receiving MTA saw is written in brackets inside the parentheses
+// (Postfix, Sendmail: "helo (rdns [192.0.2.1])"; Exim: "rdns ([192.0.2.1]
+// helo=x)"), or in brackets alone when there is no reverse name (Exim:
+// "[192.0.2.1] (helo=x)"); a bracketed literal before the parentheses is
+// otherwise only the HELO the client claimed. Failing brackets, the first
+// address in parentheses or alone (qmail: "unknown (HELO x) (192.0.2.1)").
+func firstAddr(s string) (netip.Addr, bool) {
+	var first netip.Addr
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth > 0 {
+				depth--
+			}
+		case '[':
+			j := strings.IndexByte(s[i:], ']')
+			if j < 0 {
+				i = len(s)
+				break
+			}
+			if ip, ok := parseAddrWord(s[i+1 : i+j]); ok {
+				if depth > 0 {
+					return ip, true
+				}
+				if !first.IsValid() {
+					first = ip
+				}
+			}
+			i += j
+		}
+	}
+	if first.IsValid() {
+		return first, true
+	}
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == '(' || r == ')' || r == '[' || r == ']' || r == '\t'
+	}) {
+		if ip, ok := parseAddrWord(w); ok {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// parseAddrWord reads an IP address, with or without an "IPv6:" prefix.
+func parseAddrWord(w string) (netip.Addr, bool) {
+	if len(w) > 5 && strings.EqualFold(w[:5], "IPv6:") {
+		w = w[5:]
+	}
+	if len(w) < 3 || !(w[0] >= '0' && w[0] <= '9' || strings.IndexByte(w, ':') >= 0) {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(w)
+	return ip, err == nil
+}
+
+// ClientFromReceived sets m's client address and HELO from its Received
+// fields (ReceivedClient) when no SMTP session gave them: spamd, spamc and
+// deliver see a message after an MTA received it. It reports whether it
+// set them.
+func (m *Message) ClientFromReceived() bool {
+	if m.Envelope.ClientIP.IsValid() {
+		return false
+	}
+	ip, helo, ok := ReceivedClient(m)
+	if !ok {
+		return false
+	}
+	m.Envelope.ClientIP = ip
+	if m.Envelope.HELO == "" {
+		m.Envelope.HELO = helo
+	}
+	return true
+}
