@@ -85,7 +85,7 @@ func crossValidate(ctx context.Context, msgs []Msg, k int) (*cvResult, error) {
 	}
 	parsed := make([]*spam.Message, len(msgs))
 	for i, m := range msgs {
-		pm, err := spam.NewMessage(m.Raw, spam.Envelope{})
+		pm, err := newMessage(m.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", m.Set, m.Name, err)
 		}

@@ -89,7 +89,7 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 	// Warm up (the Bayes model loaded, the code paths run) outside the
 	// timing, as the spamd runs do.
 	for _, m := range test[:min(len(test), warmUp)] {
-		msg, err := spam.NewMessage(m.Raw, spam.Envelope{})
+		msg, err := newMessage(m.Raw)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -107,7 +107,7 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 				if i >= len(test) {
 					return
 				}
-				msg, err := spam.NewMessage(test[i].Raw, spam.Envelope{})
+				msg, err := newMessage(test[i].Raw)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
@@ -135,7 +135,7 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 	// The Bayes classifier alone, at probability 0.9 (outside the timing).
 	alone := &Result{System: "Gannet Bayes alone (p >= 0.9)", Sets: map[string]*SetResult{}}
 	for i, m := range test {
-		msg, err := spam.NewMessage(m.Raw, spam.Envelope{})
+		msg, err := newMessage(m.Raw)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -210,4 +210,15 @@ func describe(m Msg, v *spam.Verdict) string {
 		tags = append(tags, fmt.Sprintf("%s=%.1f", t.Name, t.Score))
 	}
 	return fmt.Sprintf("%s: %s/%s score %.1f: %s", what, m.Set, m.Name, v.Score, strings.Join(tags, " "))
+}
+
+// newMessage parses a corpus message as spamc and spamd see it: no SMTP
+// session, the client taken from the Received fields.
+func newMessage(raw []byte) (*spam.Message, error) {
+	m, err := spam.NewMessage(raw, spam.Envelope{})
+	if err != nil {
+		return nil, err
+	}
+	m.ClientFromReceived()
+	return m, nil
 }
