@@ -4,7 +4,9 @@
 // directory) with the split of issue 6: Bayes trained on easy-ham-1 and
 // spam-2, then easy-ham-2, hard-ham-1 and spam-1 classified. Beside
 // Gannet (in process: spam.New from the default configuration, every
-// checker of this build, no DNS) it runs, in the same run and on the same
+// checker of this build, DNS answered on loopback, the client taken from
+// the Received fields as spamc does; then through spamd over TCP and a
+// unix socket) it runs, in the same run and on the same
 // split, SpamAssassin (a private spamd on a loopback port, Bayes trained
 // with sa-learn, local tests only) and rspamd (a private instance with its
 // Bayes in a private redis-server), and prints a table with ratios.
