@@ -84,6 +84,7 @@ var RuleSignatures = &expr.Signatures{
 		"headers":              {Args: []expr.Kind{expr.String}, Result: expr.Number},
 		"header_values":        {Args: []expr.Kind{expr.String}, Result: expr.List},
 		"has_header":           {Args: []expr.Kind{expr.String}, Result: expr.Bool},
+		"field_before":         {Args: []expr.Kind{expr.String, expr.String}, Result: expr.Bool},
 		"tag":                  {Args: []expr.Kind{expr.String}, Result: expr.Bool},
 		"fact":                 {Args: []expr.Kind{expr.String}, Result: expr.Number},
 		"has_fact":             {Args: []expr.Kind{expr.String}, Result: expr.Bool},

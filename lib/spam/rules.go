@@ -465,6 +465,8 @@ func (e *ruleEnv) Call(name string, args []expr.Value) (expr.Value, error) {
 	case "has_header":
 		_, ok := e.header(arg(0))
 		return expr.Boolean(ok), nil
+	case "field_before":
+		return expr.Boolean(e.fieldBefore(arg(0), arg(1))), nil
 	case "tag":
 		return expr.Boolean(e.r.Has(arg(0))), nil
 	case "fact":
@@ -609,6 +611,22 @@ func (e *ruleEnv) headers() []hdrField {
 		}
 	}
 	return e.hdr
+}
+
+// fieldBefore reports whether the first field called a comes above some
+// field called b in the header.
+func (e *ruleEnv) fieldBefore(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	seen := false
+	for _, f := range e.headers() {
+		switch {
+		case f.name == a:
+			seen = true
+		case seen && f.name == b:
+			return true
+		}
+	}
+	return false
 }
 
 // header is the unfolded value of the first field called name.
