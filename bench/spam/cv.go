@@ -37,7 +37,9 @@ import (
 // option does (a pair and its words never both count): cross-validation
 // 93.3 -> 94.4 %; test: spam-1 87.6 -> 91.2 %, hard-ham-1 8.8 -> 11.2 %,
 // the same trade-off as single words at a lower threshold (4.5: 90.0 %
-// and 12.4 %) for twice the tokens, so not kept.
+// and 12.4 %) for twice the tokens, so not kept. The words of URL paths
+// as tokens (SpamBayes's "url:"): cross-validation +0.14 points, test
+// spam-1 +0.2, hard ham unchanged: not worth a change of token set.
 
 // cvResult is what one cross-validation run measured.
 type cvResult struct {
