@@ -433,7 +433,8 @@ func boolInt(b bool) int {
 // preparedReader runs read queries through statements prepared once on the
 // read pool (database/sql prepares each again on the connections it runs
 // on), so that the lookups every delivery makes skip SQLite's parser. The
-// queries are constants of this package, so the map stays small.
+// queries are constants of this package or, for the spam state's lookups,
+// IN lists of at most maxStateKeys placeholders, so the map stays small.
 type preparedReader struct {
 	db    *sql.DB
 	mu    sync.Mutex
