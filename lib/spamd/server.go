@@ -224,9 +224,7 @@ func (s *Server) Answer(ctx context.Context, req *Request) *Response {
 // SpamAssassin finds its last untrusted relay: the IP blocklists and the
 // reputation ask about it.
 func (s *Server) message(raw []byte, env spam.Envelope) (*spam.Message, error) {
-	header, body := splitHeader(deliver.ToCRLF(raw))
-	clean := append(stripFields(header, IsSpamField), body...)
-	m, err := spam.NewMessage(clean, env)
+	m, err := spam.NewMessage(spam.StripFields(deliver.ToCRLF(raw)), env)
 	if err != nil {
 		return nil, err
 	}
