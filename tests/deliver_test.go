@@ -335,3 +335,40 @@ func TestDeliverMbox(t *testing.T) {
 		t.Errorf("INBOX holds %d messages after the failed imports", n)
 	}
 }
+
+// deliver reads the client that handed the message to this site from the
+// Received fields its MTA wrote, past a content filter's loopback hop: a
+// rule on client_ip files mail from that client into Junk, and not mail
+// from another.
+func TestDeliverClientFromReceived(t *testing.T) {
+	s := newDeliverSite(t, `
+[[spam.rule]]
+name = "LOCAL_BAD_CLIENT"
+condition = 'client_ip == "203.0.113.5" and helo == "mail.remote.test"'
+score = 10
+description = "sent by a client we know to be bad"
+`)
+	msg := func(client string) string {
+		return "Received: from localhost (localhost [127.0.0.1]) by mx.example.test (Postfix) with ESMTP id 2A\n" +
+			"Received: from mail.remote.test (mail.remote.test [" + client + "]) by mx.example.test (Postfix) with ESMTP id 1A\n" +
+			fmt.Sprintf(deliverMsg, "from "+client)
+	}
+	for _, tc := range []struct{ client, mailbox string }{{"203.0.113.5", "Junk"}, {"198.51.100.9", "INBOX"}} {
+		if r := s.run(t, msg(tc.client), nil, "deliver", "-f", "s@remote.test", "alice@example.test"); r.status != 0 {
+			t.Fatalf("deliver: status %d, %s", r.status, r.stderr)
+		}
+		msgs, raws := s.mailbox(t, "alice@example.test", tc.mailbox)
+		found := false
+		for i, m := range msgs {
+			if m.Meta.Subject == "from "+tc.client {
+				found = true
+				if tagged := strings.Contains(string(raws[i]), "LOCAL_BAD_CLIENT"); tagged != (tc.mailbox == "Junk") {
+					t.Errorf("mail from %s: LOCAL_BAD_CLIENT %v in\n%s", tc.client, tagged, raws[i])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("mail from %s is not in %s", tc.client, tc.mailbox)
+		}
+	}
+}
