@@ -40,6 +40,9 @@ import (
 // and 12.4 %) for twice the tokens, so not kept. The words of URL paths
 // as tokens (SpamBayes's "url:"): cross-validation +0.14 points, test
 // spam-1 +0.2, hard ham unchanged: not worth a change of token set.
+// SpamAssassin's own Bayes constants (s = 0.03, x = 0.538, strength
+// 0.346, 150 tokens): cross-validation 94.27 -> 92.77 %, not tried on the
+// test sets.
 
 // cvResult is what one cross-validation run measured.
 type cvResult struct {
