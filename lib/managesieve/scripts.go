@@ -279,8 +279,13 @@ func (a *Account) put(ctx context.Context, name string, content []byte) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	err = a.Store.PutSieveScript(ctx, &store.SieveScript{AccountID: a.AccountID, Name: name, Content: string(content)})
-	if err != nil {
+	// The count is checked again as the script is written: another session
+	// may have put one since HaveSpace.
+	err = a.Store.PutSieveScriptWithin(ctx, &store.SieveScript{AccountID: a.AccountID, Name: name, Content: string(content)}, max(a.Limits.MaxScripts, 0))
+	switch {
+	case errors.Is(err, store.ErrQuotaExceeded):
+		return nil, no(CodeQuotaMaxScript, "Too many scripts (at most %d)", a.Limits.MaxScripts)
+	case err != nil:
 		return nil, &storeFailure{err}
 	}
 	return warnings, nil

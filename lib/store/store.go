@@ -745,6 +745,12 @@ type SieveScript struct {
 // SieveScripts stores Sieve scripts; at most one per account is active.
 type SieveScripts interface {
 	PutSieveScript(ctx context.Context, s *SieveScript) error
+	// PutSieveScriptWithin is PutSieveScript, except that creating a
+	// script fails with ErrQuotaExceeded when the account already has
+	// maxScripts (0: no limit), counted in the transaction that writes, so
+	// that concurrent sessions cannot pass the limit together. Replacing a
+	// script is always allowed.
+	PutSieveScriptWithin(ctx context.Context, s *SieveScript, maxScripts int) error
 	GetSieveScript(ctx context.Context, accountID int64, name string) (*SieveScript, error)
 	// ActiveSieveScript returns the active script or ErrNotFound.
 	ActiveSieveScript(ctx context.Context, accountID int64) (*SieveScript, error)

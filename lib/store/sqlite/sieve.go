@@ -66,12 +66,28 @@ func scanSieve(sc rowScanner) (store.SieveScript, error) {
 // 2.6). sc.Updated is set to the time stored; sc.Active reports the state
 // after the call. ErrNotFound when the account does not exist.
 func (s *Store) PutSieveScript(ctx context.Context, sc *store.SieveScript) error {
+	return s.PutSieveScriptWithin(ctx, sc, 0)
+}
+
+// PutSieveScriptWithin implements store.SieveScripts: PutSieveScript, the
+// count of the account's other scripts checked in the same transaction.
+func (s *Store) PutSieveScriptWithin(ctx context.Context, sc *store.SieveScript, maxScripts int) error {
 	if err := checkSieveName(sc.Name); err != nil {
 		return fmt.Errorf("put sieve script: %w", err)
 	}
 	now := dbTime(time.Now())
 	var active bool
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if maxScripts > 0 {
+			var n, exists int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(name = ?), 0) FROM sieve_scripts WHERE account_id = ?`,
+				sc.Name, sc.AccountID).Scan(&n, &exists); err != nil {
+				return err
+			}
+			if exists == 0 && n >= maxScripts {
+				return fmt.Errorf("%d scripts already: %w", n, store.ErrQuotaExceeded)
+			}
+		}
 		if sc.Active {
 			if _, err := tx.ExecContext(ctx, `UPDATE sieve_scripts SET active = 0
 				WHERE account_id = ? AND active = 1 AND name <> ?`, sc.AccountID, sc.Name); err != nil {

@@ -205,3 +205,53 @@ func TestSieveActivateConcurrent(t *testing.T) {
 		t.Errorf("active scripts = %v, want exactly one", got)
 	}
 }
+
+// TestSieveScriptsWithin checks the script count limit, also against
+// sessions of two processes (two Stores) creating scripts at once.
+func TestSieveScriptsWithin(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	acct := sqlAccount(t, s, "a@example.org")
+	put := func(st *Store, name string) error {
+		return st.PutSieveScriptWithin(ctx, &store.SieveScript{AccountID: acct, Name: name, Content: "keep;"}, 3)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if err := put(s, name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if err := put(s, "d"); !errors.Is(err, store.ErrQuotaExceeded) {
+		t.Errorf("a fourth script: %v, want ErrQuotaExceeded", err)
+	}
+	if err := put(s, "b"); err != nil {
+		t.Errorf("replacing a script at the limit: %v", err)
+	}
+
+	// Two processes racing for the last place: one wins.
+	if err := s.DeleteSieveScript(ctx, acct, "c"); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, Options{Path: s.opts.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = put([]*Store{s, s2}[i%2], fmt.Sprint("new", i)) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrQuotaExceeded):
+			t.Errorf("put new%d: %v", i, err)
+		}
+	}
+	if l, _ := s.ListSieveScripts(ctx, acct); won != 1 || len(l) != 3 {
+		t.Errorf("%d puts won the last place, %d scripts; want 1 and 3", won, len(l))
+	}
+}
