@@ -39,7 +39,7 @@ type SieveOptions struct {
 	// could read other accounts' mail and credentials. Give it
 	// lib/sievequery.Personal ([sieve] query_database only). Nil: every
 	// query fails with ErrNoQueryDatabase (the message is kept).
-	Query func(ctx context.Context, query string) (string, error)
+	Query func(ctx context.Context, query string, args []string) (string, error)
 	// SpamThreshold maps X-Spam-Score to spamtest's 1..10 (the score at
 	// the threshold is 6, twice the threshold 10).
 	SpamThreshold float64
@@ -217,7 +217,7 @@ func (f *sieveFilter) filter(ctx context.Context, d *Delivery) error {
 		Query:       f.o.Query,
 	}
 	if env.Query == nil {
-		env.Query = func(context.Context, string) (string, error) { return "", ErrNoQueryDatabase }
+		env.Query = func(context.Context, string, []string) (string, error) { return "", ErrNoQueryDatabase }
 	}
 	out, err := script.Run(ctx, env)
 	if err != nil {

@@ -51,7 +51,7 @@ func lookupDB(t *testing.T) string {
 }
 
 // personalQuery is what lib/mda gives users' scripts for cfg.
-func personalQuery(t *testing.T, cfg *config.Config) func(context.Context, string) (string, error) {
+func personalQuery(t *testing.T, cfg *config.Config) func(context.Context, string, []string) (string, error) {
 	t.Helper()
 	q, err := sievequery.Personal(cfg)
 	if err != nil {
@@ -94,6 +94,35 @@ func TestSieveQueryDatabase(t *testing.T) {
 		}
 	}
 	for mailbox, want := range map[string]int{"Friends": 1, "Shopping": 1, "INBOX": 1} {
+		if got := len(f.list(t, "alice", mailbox)); got != want {
+			t.Errorf("%s has %d messages, want %d", mailbox, got, want)
+		}
+	}
+}
+
+// TestSieveQueryArgs: with a header value in :args, a value built to
+// change the query's meaning is only a value that matches no row: the
+// message is kept. Pasted into the SQL, the same subject would select
+// every row and file the message by the first note.
+func TestSieveQueryArgs(t *testing.T) {
+	f := newFixture(t)
+	f.setScript(t, "alice", `require ["variables", "vnd.gannet.query", "fileinto", "mailbox"];
+if header :matches "subject" "*" { set "s" "${1}"; }
+query :set "v" :args ["${s}"] "SELECT note FROM notes WHERE addr = ?";
+if not string :is "${v}" "" {
+	fileinto :create "${v}";
+}
+`)
+	d := f.deliverer(config.Deliver{})
+	d.AddFilter(SieveFilter(SieveOptions{Store: f.st, Query: personalQuery(t, sieveConfig(lookupDB(t), ""))}))
+	for _, subject := range []string{"friend@remote.test", "x' OR '1'='1"} {
+		r := deliver(t, d, Request{Sender: "s@remote.test", Recipients: []string{"alice@example.test"}, Raw: testMessage(subject)})[0]
+		if r.Err != nil {
+			t.Fatalf("subject %s: %v", subject, r.Err)
+		}
+	}
+	// Both messages accounted for: one filed, the other kept.
+	for mailbox, want := range map[string]int{"Friends": 1, "INBOX": 1} {
 		if got := len(f.list(t, "alice", mailbox)); got != want {
 			t.Errorf("%s has %d messages, want %d", mailbox, got, want)
 		}

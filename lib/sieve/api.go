@@ -164,9 +164,10 @@ type Env struct {
 	// such as "domain", "host", "remote-host", "remote-ip", "phase".
 	// "name" and "version" are filled in when missing.
 	Environment map[string]string
-	// Query runs a read-only SQL query for vnd.gannet.query and returns its
-	// result as one string; nil makes the query command fail at run time.
-	Query func(ctx context.Context, query string) (string, error)
+	// Query runs a read-only SQL query for vnd.gannet.query, args bound
+	// to its parameters as text, and returns its result as one string; nil
+	// makes the query command fail at run time.
+	Query func(ctx context.Context, query string, args []string) (string, error)
 	// Now is the current time (date's currentdate); zero: time.Now().
 	Now time.Time
 	// Flags is the initial value of imap4flags' internal variable (RFC

@@ -13,9 +13,11 @@ import (
 //     expression (lib/expr's language) is true. Its names are the script's
 //     variables (a value that reads as a number is a number) and it may call
 //     header("name") for the first value of a header field (null if absent).
-//   - vnd.gannet.query, a command: query :set "name" "<SQL>" runs a
-//     read-only query through Env.Query and stores its result in a variable
-//     (requires variables).
+//   - vnd.gannet.query, a command: query :set "name" [:args [...]] "<SQL>"
+//     runs a read-only query through Env.Query and stores its result in a
+//     variable (requires variables). The strings of :args are bound to the
+//     query's parameters (?, ?NNN) as text, so that a value from the
+//     message, "${envelope.from}" say, is never read as SQL.
 
 func init() {
 	extensions["vnd.gannet.eval"] = true
@@ -23,7 +25,7 @@ func init() {
 	register(&spec{name: "eval", test: true, ext: "vnd.gannet.eval", pos: []posKind{pStr}, names: []string{"expression"},
 		check: checkEval, run: runEval})
 	register(&spec{name: "query", ext: "vnd.gannet.query", pos: []posKind{pStr}, names: []string{"query"},
-		tags: []tagSpec{{name: "set", param: pStr}}, check: checkQuery, run: runQuery})
+		tags: []tagSpec{{name: "set", param: pStr}, {name: "args", param: pList}}, check: checkQuery, run: runQuery})
 }
 
 func checkEval(v *validator, c *cmd) {
@@ -96,7 +98,11 @@ func runQuery(in *interp, c *cmd) (bool, error) {
 	if in.env.Query == nil {
 		return false, in.errorf(c.pos, "query: no query source configured")
 	}
-	res, err := in.env.Query(in.ctx, in.str(c.args[0]))
+	var args []string
+	if c.has("args") {
+		args = in.list(c.tags["args"])
+	}
+	res, err := in.env.Query(in.ctx, in.str(c.args[0]), args)
 	if err != nil {
 		return false, in.errorf(c.pos, "query: %v", err)
 	}

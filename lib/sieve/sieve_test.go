@@ -184,9 +184,9 @@ func TestEditheaderAndFlags(t *testing.T) {
 }
 
 func TestEvalAndQuery(t *testing.T) {
-	env := &Env{Query: func(ctx context.Context, q string) (string, error) {
-		if q != "SELECT score FROM rep WHERE sender = 'alice@example.com'" {
-			return "", fmt.Errorf("unexpected query %q", q)
+	env := &Env{Query: func(ctx context.Context, q string, args []string) (string, error) {
+		if q != "SELECT score FROM rep WHERE sender = 'alice@example.com'" || args != nil {
+			return "", fmt.Errorf("unexpected query %q %q", q, args)
 		}
 		return "4", nil
 	}, From: "alice@example.com"}
@@ -199,6 +199,27 @@ if eval "score + 2 > 5 and header(\"subject\") contains \"Hello\"" { fileinto "J
 	}
 	if _, err := Compile([]byte(`require "vnd.gannet.eval"; if eval "1 +" {}`), nil); err == nil {
 		t.Error("bad expression compiled")
+	}
+}
+
+// TestQueryArgs: the strings of :args reach Env.Query apart from the
+// query's text, their variables expanded, and the text keeps its "?".
+func TestQueryArgs(t *testing.T) {
+	var gotQ string
+	var gotArgs []string
+	env := &Env{Query: func(ctx context.Context, q string, args []string) (string, error) {
+		gotQ, gotArgs = q, args
+		return "7", nil
+	}, From: "o'brien@example.com"}
+	o := run(t, `require ["variables","envelope","vnd.gannet.query","fileinto"];
+if envelope :matches "from" "*" { set "from" "${1}"; }
+query :set "score" :args ["${from}", "x"] "SELECT score FROM rep WHERE sender = ? AND k = ?";
+if string :is "${score}" "7" { fileinto "Scored"; }`, env)
+	if gotQ != "SELECT score FROM rep WHERE sender = ? AND k = ?" || !slices.Equal(gotArgs, []string{"o'brien@example.com", "x"}) {
+		t.Errorf("query %q, args %q", gotQ, gotArgs)
+	}
+	if f, ok := o.Actions[0].(FileInto); !ok || f.Mailbox != "Scored" {
+		t.Fatalf("actions = %#v", o.Actions)
 	}
 }
 

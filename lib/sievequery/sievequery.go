@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,9 @@ import (
 const (
 	// MaxQuery bounds the text of one query, in bytes.
 	MaxQuery = 64 << 10
+	// MaxArgs bounds the values bound to a query's parameters (each one
+	// is bounded by MaxValue).
+	MaxArgs = 32
 	// MaxResult bounds the value a query returns, in bytes; a longer one
 	// is an error rather than a silently cut value.
 	MaxResult = 64 << 10
@@ -160,12 +164,17 @@ func (c connector) Driver() driver.Driver                        { return c.drv 
 // Close closes the connections.
 func (d *DB) Close() error { return d.db.Close() }
 
-// Query runs one read-only SELECT (or WITH ... SELECT) statement and
-// returns the first column of its first row as text: "" when there is no
-// row or the value is NULL. It has the signature of sieve.Env.Query.
-func (d *DB) Query(ctx context.Context, query string) (string, error) {
-	if err := Check(query); err != nil {
+// Query runs one read-only SELECT (or WITH ... SELECT) statement, args
+// bound to its parameters as text, and returns the first column of its
+// first row as text: "" when there is no row or the value is NULL. It has
+// the signature of sieve.Env.Query.
+func (d *DB) Query(ctx context.Context, query string, args []string) (string, error) {
+	params, err := scan(query)
+	if err != nil {
 		return "", err
+	}
+	if len(args) != params {
+		return "", fmt.Errorf("the query has %d parameters, %d arguments given", params, len(args))
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
@@ -177,7 +186,11 @@ func (d *DB) Query(ctx context.Context, query string) (string, error) {
 	if _, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, MaxValue); err != nil {
 		return "", fmt.Errorf("limit the database: %w", err)
 	}
-	rows, err := conn.QueryContext(ctx, query)
+	bound := make([]any, len(args))
+	for i, a := range args {
+		bound[i] = a
+	}
+	rows, err := conn.QueryContext(ctx, query, bound...)
 	if err != nil {
 		return "", queryErr(ctx, err)
 	}
@@ -221,11 +234,20 @@ func queryErr(ctx context.Context, err error) error {
 // after the first statement's end but spaces, comments and semicolons, or
 // a first keyword other than SELECT, WITH or VALUES.
 func Check(query string) error {
+	_, err := scan(query)
+	return err
+}
+
+// scan is Check, also counting the query's parameters: the highest index
+// of its ? and ?NNN (SQLite numbers a bare ? one past the highest so far).
+// Named parameters (:name, @name, $name) are refused: the arguments of
+// vnd.gannet.query are a list.
+func scan(query string) (params int, err error) {
 	if len(query) > MaxQuery {
-		return fmt.Errorf("query of %d bytes is too long (at most %d)", len(query), MaxQuery)
+		return 0, fmt.Errorf("query of %d bytes is too long (at most %d)", len(query), MaxQuery)
 	}
 	if strings.IndexByte(query, 0) >= 0 {
-		return errors.New("query contains NUL")
+		return 0, errors.New("query contains NUL")
 	}
 	first := ""
 	end := -1 // offset of the first statement's ';'
@@ -257,7 +279,7 @@ func Check(query string) error {
 				i++
 				continue
 			}
-			return errors.New("only one statement is allowed")
+			return 0, errors.New("only one statement is allowed")
 		}
 		switch {
 		case c == ';':
@@ -272,7 +294,7 @@ func Check(query string) error {
 			for {
 				k := strings.IndexByte(query[j:], closing)
 				if k < 0 {
-					return errors.New("unterminated quoted text")
+					return 0, errors.New("unterminated quoted text")
 				}
 				j += k + 1
 				// A doubled quote is an escaped one (not within [...]).
@@ -286,6 +308,21 @@ func Check(query string) error {
 				first = "?"
 			}
 			i = j
+		case c == '?':
+			j := i + 1
+			for j < len(query) && '0' <= query[j] && query[j] <= '9' {
+				j++
+			}
+			n := params + 1
+			if j > i+1 {
+				if n, err = strconv.Atoi(query[i+1 : j]); err != nil || n < 1 || n > MaxArgs {
+					return 0, fmt.Errorf("parameter %s: at most ?%d", query[i:j], MaxArgs)
+				}
+			}
+			params = max(params, n)
+			i = j
+		case (c == ':' || c == '@' || c == '$') && i+1 < len(query) && isWordByte(query[i+1]):
+			return 0, fmt.Errorf("named parameter %c...: use ? or ?NNN", c)
 		default:
 			j := i
 			for j < len(query) && isWordByte(query[j]) {
@@ -302,11 +339,11 @@ func Check(query string) error {
 	}
 	switch first {
 	case "SELECT", "WITH", "VALUES":
-		return nil
+		return params, nil
 	case "":
-		return errors.New("empty query")
+		return 0, errors.New("empty query")
 	}
-	return fmt.Errorf("only SELECT statements are allowed, not %s", first)
+	return 0, fmt.Errorf("only SELECT statements are allowed, not %s", first)
 }
 
 func isWordByte(c byte) bool {

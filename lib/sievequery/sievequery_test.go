@@ -81,10 +81,65 @@ func TestQueryValues(t *testing.T) {
 		{"SELECT 1.5", "1.5"},
 		{"SELECT group_concat(addr, ',') FROM (SELECT addr FROM notes ORDER BY addr)", "a@example.org,b@example.org"},
 	} {
-		got, err := db.Query(ctx, c.q)
+		got, err := db.Query(ctx, c.q, nil)
 		if err != nil || got != c.want {
 			t.Errorf("Query(%q) = %q, %v; want %q", c.q, got, err, c.want)
 		}
+	}
+}
+
+// TestQueryArgs: values bound to parameters are text, never SQL: a quote
+// or an injection attempt in a value is matched as written.
+func TestQueryArgs(t *testing.T) {
+	db := open(t, sievequery.Options{Path: notesDB(t)})
+	ctx := context.Background()
+	for _, c := range []struct {
+		q    string
+		args []string
+		want string
+	}{
+		{"SELECT note FROM notes WHERE addr = ?", []string{"a@example.org"}, "friends"},
+		{"SELECT n FROM notes WHERE addr = ?2 OR addr = ?1 ORDER BY n", []string{"x", "b@example.org"}, "7"},
+		{"SELECT count(*) FROM notes WHERE addr = ?", []string{"x' OR '1'='1"}, "0"},
+		{"SELECT ?", []string{"it's"}, "it's"},
+	} {
+		got, err := db.Query(ctx, c.q, c.args)
+		if err != nil || got != c.want {
+			t.Errorf("Query(%q, %q) = %q, %v; want %q", c.q, c.args, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		q    string
+		args []string
+	}{
+		{"SELECT ?", []string{"a", "b"}},                          // more arguments than parameters
+		{"SELECT ? || ?", []string{"a"}},                          // fewer
+		{"SELECT note FROM notes WHERE addr = ?", nil},            // none
+		{"SELECT note FROM notes WHERE addr = :a", []string{"a"}}, // named
+		{"SELECT ?33", make([]string, 33)},                        // past MaxArgs
+	} {
+		if got, err := db.Query(ctx, c.q, c.args); err == nil {
+			t.Errorf("Query(%q, %d arguments) = %q, want an error", c.q, len(c.args), got)
+		}
+	}
+	// Parameters are counted outside quoted text and comments only.
+	for _, c := range []struct {
+		q    string
+		args []string
+		want string
+	}{
+		{"SELECT '?:x' || ? -- ?\n", []string{"y"}, "?:xy"},
+		{"SELECT ?1 || ?1", []string{"z"}, "zz"},
+	} {
+		if got, err := db.Query(ctx, c.q, c.args); err != nil || got != c.want {
+			t.Errorf("Query(%q, %q) = %q, %v; want %q", c.q, c.args, got, err, c.want)
+		}
+	}
+	if _, err := db.Query(ctx, "SELECT ?", make([]string, sievequery.MaxArgs+1)); err == nil {
+		t.Error("too many arguments: no error")
+	}
+	if _, err := db.Query(ctx, "SELECT length(?)", []string{strings.Repeat("x", sievequery.MaxValue+1)}); err == nil {
+		t.Error("an argument over MaxValue: no error")
 	}
 }
 
@@ -111,13 +166,13 @@ func TestQueryRefused(t *testing.T) {
 		"",
 		"  -- nothing\n",
 	} {
-		if got, err := db.Query(ctx, q); err == nil {
+		if got, err := db.Query(ctx, q, nil); err == nil {
 			t.Errorf("Query(%q) = %q, want an error", q, got)
 		} else {
 			t.Logf("Query(%q): %v", q, err)
 		}
 	}
-	if got, err := db.Query(ctx, "SELECT count(*) FROM notes WHERE note = 'friends'"); got != "1" || err != nil {
+	if got, err := db.Query(ctx, "SELECT count(*) FROM notes WHERE note = 'friends'", nil); got != "1" || err != nil {
 		t.Errorf("notes changed: %q, %v", got, err)
 	}
 }
@@ -136,7 +191,7 @@ func TestPersonalCannotReachStore(t *testing.T) {
 		"ATTACH '" + storePath + "' AS store",
 		"SELECT password_hash FROM pragma_table_info('accounts')",
 	} {
-		if got, err := db.Query(ctx, q); err == nil {
+		if got, err := db.Query(ctx, q, nil); err == nil {
 			t.Errorf("Query(%q) = %q, want an error", q, got)
 		} else {
 			t.Logf("Query(%q): %v", q, err)
@@ -153,7 +208,7 @@ func TestAdminStore(t *testing.T) {
 		{"SELECT note FROM notes WHERE addr = 'a@example.org'", "friends"},
 		{"SELECT n.note FROM notes n JOIN accounts a ON a.address <> n.addr WHERE n.addr = 'a@example.org'", "friends"},
 	} {
-		got, err := db.Query(ctx, c.q)
+		got, err := db.Query(ctx, c.q, nil)
 		if err != nil || got != c.want {
 			t.Errorf("Query(%q) = %q, %v; want %q", c.q, got, err, c.want)
 		}
@@ -169,13 +224,13 @@ func TestAdminStore(t *testing.T) {
 		"DELETE FROM store.accounts",
 		"DETACH store",
 	} {
-		if got, err := db.Query(ctx, q); err == nil {
+		if got, err := db.Query(ctx, q, nil); err == nil {
 			t.Errorf("Query(%q) = %q, want an error", q, got)
 		} else {
 			t.Logf("Query(%q): %v", q, err)
 		}
 	}
-	if got, err := db.Query(ctx, "SELECT count(*) FROM accounts WHERE password_hash <> ''"); err == nil {
+	if got, err := db.Query(ctx, "SELECT count(*) FROM accounts WHERE password_hash <> ''", nil); err == nil {
 		t.Errorf("filtering on password_hash = %q, want an error", got)
 	}
 }
@@ -184,7 +239,7 @@ func TestAdminStore(t *testing.T) {
 // is still reached by table name.
 func TestAdminStoreOnly(t *testing.T) {
 	db := open(t, sievequery.Options{StorePath: mailStore(t)})
-	got, err := db.Query(context.Background(), "SELECT count(*) FROM accounts WHERE address LIKE '%@example.org'")
+	got, err := db.Query(context.Background(), "SELECT count(*) FROM accounts WHERE address LIKE '%@example.org'", nil)
 	if err != nil || got != "1" {
 		t.Errorf("count = %q, %v; want 1", got, err)
 	}
@@ -193,11 +248,11 @@ func TestAdminStoreOnly(t *testing.T) {
 func TestQueryBounds(t *testing.T) {
 	db := open(t, sievequery.Options{Timeout: 50 * time.Millisecond})
 	ctx := context.Background()
-	_, err := db.Query(ctx, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+	_, err := db.Query(ctx, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", nil)
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Errorf("endless query: %v, want interrupted", err)
 	}
-	if got, err := db.Query(ctx, "SELECT length(zeroblob(65536))"); got != "65536" || err != nil {
+	if got, err := db.Query(ctx, "SELECT length(zeroblob(65536))", nil); got != "65536" || err != nil {
 		t.Errorf("length = %q, %v", got, err)
 	}
 	for _, q := range []string{
@@ -205,7 +260,7 @@ func TestQueryBounds(t *testing.T) {
 		"SELECT length(zeroblob(2000000))",            // over MaxValue
 		"SELECT '" + strings.Repeat("x", 70000) + "'", // over MaxQuery
 	} {
-		if got, err := db.Query(ctx, q); err == nil {
+		if got, err := db.Query(ctx, q, nil); err == nil {
 			t.Errorf("Query(%.40q...) = %d bytes, want an error", q, len(got))
 		}
 	}
@@ -214,10 +269,10 @@ func TestQueryBounds(t *testing.T) {
 func TestMissingDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.db")
 	db := open(t, sievequery.Options{Path: path})
-	if _, err := db.Query(context.Background(), "SELECT 1"); err == nil {
+	if _, err := db.Query(context.Background(), "SELECT 1", nil); err == nil {
 		t.Error("query of a missing database succeeded")
 	}
-	if _, err := db.Query(context.Background(), "SELECT 1"); err == nil {
+	if _, err := db.Query(context.Background(), "SELECT 1", nil); err == nil {
 		t.Error("query of a missing database succeeded")
 	}
 }
@@ -244,3 +299,4 @@ func TestPersonalNotStoreLink(t *testing.T) {
 	}
 	db.Close()
 }
+

@@ -81,7 +81,7 @@ type StageScript struct {
 	// Script is the compiled script.
 	Script *sieve.Script
 	// Query runs the script's vnd.gannet.query queries; nil: they fail.
-	Query func(ctx context.Context, query string) (string, error)
+	Query func(ctx context.Context, query string, args []string) (string, error)
 }
 
 // CompileStageScripts compiles the [[smtpd.sieve]] scripts, in order;
