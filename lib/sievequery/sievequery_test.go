@@ -299,4 +299,3 @@ func TestPersonalNotStoreLink(t *testing.T) {
 	}
 	db.Close()
 }
-
