@@ -52,6 +52,8 @@ var RuleSignatures = &expr.Signatures{
 		"date_valid":           expr.Bool,
 		"date_age":             expr.Number,
 		"msgid_outlook_forged": expr.Bool,
+		"client_rdns":          expr.String,
+		"rdns_none":            expr.Bool,
 		"received_count":       expr.Number,
 		"mail_from":            expr.String,
 		"mail_from_domain":     expr.String,

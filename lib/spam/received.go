@@ -20,8 +20,23 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // spamc and deliver use when no SMTP session told them the client; ok is
 // false when no field names a public address.
 func ReceivedClient(m *Message) (ip netip.Addr, helo string, ok bool) {
+	c, ok := receivedClient(m)
+	return c.ip, c.helo, ok
+}
+
+// relay is what a Received field's "from" clause says of the client.
+type relay struct {
+	ip   netip.Addr
+	helo string
+	// rdns is the name the receiving MTA found by reverse DNS; rdnsKnown
+	// says whether the field tells (with rdns "" when there was none).
+	rdns      string
+	rdnsKnown bool
+}
+
+func receivedClient(m *Message) (relay, bool) {
 	if m == nil || m.Parsed == nil {
-		return netip.Addr{}, "", false
+		return relay{}, false
 	}
 	n := 0
 	for _, f := range m.Parsed.Header {
@@ -31,17 +46,18 @@ func ReceivedClient(m *Message) (ip netip.Addr, helo string, ok bool) {
 		if n++; n > maxReceivedWalk {
 			break
 		}
-		ip, helo, found := parseReceivedFrom(fieldValue(m.Raw, f))
+		r, found := parseReceivedFrom(fieldValue(m.Raw, f))
 		if !found {
 			continue
 		}
-		ip = ip.Unmap()
+		ip := r.ip.Unmap()
 		if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip) {
 			continue // one of this site's own hops
 		}
-		return ip, helo, true
+		r.ip = ip
+		return r, true
 	}
-	return netip.Addr{}, "", false
+	return relay{}, false
 }
 
 // parseReceivedFrom reads the "from" clause of a Received field (RFC 5321
@@ -49,29 +65,54 @@ func ReceivedClient(m *Message) (ip netip.Addr, helo string, ok bool) {
 // Exim write it ("from helo (rdns [192.0.2.1])", "from [192.0.2.1]
 // (helo=x)") or in parentheses as qmail does ("from unknown (HELO x)
 // (192.0.2.1)"), and the HELO name.
-func parseReceivedFrom(v string) (ip netip.Addr, helo string, ok bool) {
+func parseReceivedFrom(v string) (r relay, ok bool) {
 	if indexFold(v, "from ") != 0 {
-		return netip.Addr{}, "", false
+		return relay{}, false
 	}
 	clause := v[len("from "):]
 	if i := indexFold(clause, " by "); i >= 0 {
 		clause = clause[:i]
 	}
-	ip, ok = firstAddr(clause)
+	ip, inParens, ok := firstAddr(clause)
 	if !ok {
-		return netip.Addr{}, "", false
+		return relay{}, false
 	}
-	helo, _, _ = strings.Cut(clause, " ")
-	helo = strings.Trim(helo, "[]()")
-	if i := indexFold(clause, "helo="); i >= 0 { // Exim
-		helo = clause[i+len("helo="):]
+	r.ip = ip
+	first, _, _ := strings.Cut(clause, " ")
+	helo := strings.Trim(first, "[]()")
+	exim, qmail := indexFold(clause, "helo="), indexFold(clause, "(helo ")
+	switch {
+	case exim >= 0: // "rdns ([ip] helo=x)", "[ip] (helo=x)"
+		helo = clause[exim+len("helo="):]
 		if j := strings.IndexAny(helo, ") "); j >= 0 {
 			helo = helo[:j]
 		}
-	} else if i := indexFold(clause, "(helo "); i >= 0 { // qmail
-		helo, _, _ = strings.Cut(clause[i+len("(helo "):], ")")
+		r.rdns, r.rdnsKnown = nameOrNone(first)
+	case qmail >= 0: // "rdns (HELO x) (ip)", "unknown (HELO x) (ip)"
+		helo, _, _ = strings.Cut(clause[qmail+len("(helo "):], ")")
+		r.rdns, r.rdnsKnown = nameOrNone(first)
+	case inParens >= 0: // Postfix, Sendmail: "helo (rdns [ip])", "helo (unknown [ip])"
+		before := strings.Fields(clause[strings.LastIndexByte(clause[:inParens], '(')+1 : inParens])
+		name := ""
+		if len(before) > 0 {
+			name = before[len(before)-1]
+		}
+		r.rdns, r.rdnsKnown = nameOrNone(name)
 	}
-	return ip, strings.TrimSpace(helo), true
+	r.helo = strings.TrimSpace(helo)
+	return r, true
+}
+
+// nameOrNone reads the reverse name an MTA wrote: a host name, or
+// "unknown", a bracketed address or nothing for none.
+func nameOrNone(w string) (string, bool) {
+	if w == "" || strings.EqualFold(w, "unknown") || strings.HasPrefix(w, "[") {
+		return "", true
+	}
+	if strings.IndexByte(w, '.') > 0 && isHostname(w) {
+		return strings.ToLower(w), true
+	}
+	return "", false
 }
 
 // indexFold is strings.Index for an ASCII lower-case sub, ignoring the
@@ -96,14 +137,16 @@ func indexFold(s, sub string) int {
 	return -1
 }
 
-// firstAddr returns the client's address in a "from" clause. The address
+// firstAddr returns the client's address in a "from" clause, and the
+// offset of its "[" when it was in brackets within parentheses (else -1).
+// The address
 // the receiving MTA saw is written in brackets inside the parentheses
 // (Postfix, Sendmail: "helo (rdns [192.0.2.1])"; Exim: "rdns ([192.0.2.1]
 // helo=x)"), or in brackets alone when there is no reverse name (Exim:
 // "[192.0.2.1] (helo=x)"); a bracketed literal before the parentheses is
 // otherwise only the HELO the client claimed. Failing brackets, the first
 // address in parentheses or alone (qmail: "unknown (HELO x) (192.0.2.1)").
-func firstAddr(s string) (netip.Addr, bool) {
+func firstAddr(s string) (ip netip.Addr, inParens int, ok bool) {
 	var first netip.Addr
 	depth := 0
 	for i := 0; i < len(s); i++ {
@@ -122,7 +165,7 @@ func firstAddr(s string) (netip.Addr, bool) {
 			}
 			if ip, ok := parseAddrWord(s[i+1 : i+j]); ok {
 				if depth > 0 {
-					return ip, true
+					return ip, i, true
 				}
 				if !first.IsValid() {
 					first = ip
@@ -132,16 +175,16 @@ func firstAddr(s string) (netip.Addr, bool) {
 		}
 	}
 	if first.IsValid() {
-		return first, true
+		return first, -1, true
 	}
 	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
 		return r == ' ' || r == '(' || r == ')' || r == '[' || r == ']' || r == '\t'
 	}) {
 		if ip, ok := parseAddrWord(w); ok {
-			return ip, true
+			return ip, -1, true
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, -1, false
 }
 
 // parseAddrWord reads an IP address, with or without an "IPv6:" prefix.
@@ -156,21 +199,22 @@ func parseAddrWord(w string) (netip.Addr, bool) {
 	return ip, err == nil
 }
 
-// ClientFromReceived sets m's client address and HELO from its Received
-// fields (ReceivedClient) when no SMTP session gave them: spamd, spamc and
+// ClientFromReceived sets m's client address, HELO and reverse name from
+// its Received fields (ReceivedClient) when no SMTP session gave them: spamd, spamc and
 // deliver see a message after an MTA received it. It reports whether it
 // set them.
 func (m *Message) ClientFromReceived() bool {
 	if m.Envelope.ClientIP.IsValid() {
 		return false
 	}
-	ip, helo, ok := ReceivedClient(m)
+	r, ok := receivedClient(m)
 	if !ok {
 		return false
 	}
-	m.Envelope.ClientIP = ip
+	m.Envelope.ClientIP = r.ip
 	if m.Envelope.HELO == "" {
-		m.Envelope.HELO = helo
+		m.Envelope.HELO = r.helo
 	}
+	m.Envelope.RDNS, m.Envelope.NoRDNS = r.rdns, r.rdnsKnown && r.rdns == ""
 	return true
 }

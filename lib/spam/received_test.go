@@ -56,6 +56,29 @@ func TestReceivedClient(t *testing.T) {
 	}
 }
 
+// TestReceivedRDNS: the reverse name the receiving MTA wrote, "" with
+// known true when it found none, known false when the form does not say.
+func TestReceivedRDNS(t *testing.T) {
+	for _, tc := range []struct {
+		from  string
+		rdns  string
+		known bool
+	}{
+		{"from helo.example (mail.example.org [203.0.113.5]) by mx", "mail.example.org", true},
+		{"from helo.example (unknown [203.0.113.5]) by mx", "", true},
+		{"from helo.example ([203.0.113.5]) by mx", "", true},
+		{"from host.example ([203.0.113.5] helo=foo.example) by mx", "host.example", true},
+		{"from [203.0.113.5] (helo=foo.example) by mx", "", true},
+		{"from unknown (HELO foo.example) (203.0.113.5) by mx", "", true},
+		{"from mail.example.com (203.0.113.5) by mx", "", false},
+	} {
+		r, ok := parseReceivedFrom(tc.from)
+		if !ok || r.rdns != tc.rdns || r.rdnsKnown != tc.known {
+			t.Errorf("%q: rdns %q known %v (ok %v), want %q %v", tc.from, r.rdns, r.rdnsKnown, ok, tc.rdns, tc.known)
+		}
+	}
+}
+
 func FuzzReceivedClient(f *testing.F) {
 	f.Add("from mail.example.org (mail.example.org [203.0.113.5]) by mx")
 	f.Add("from [10.0.0.5] (unknown [IPv6:2001:db8::1]) by mx")

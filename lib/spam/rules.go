@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/BurntSushi/toml"
+	"github.com/emersion/go-msgauth/authres"
 	"golang.org/x/net/publicsuffix"
 
 	"gannet/lib/config"
@@ -299,6 +300,12 @@ func (e *ruleEnv) Var(name string) (expr.Value, bool) {
 			return expr.Num(0), true
 		}
 		return expr.Num(e.receivedTime().Sub(t).Hours()), true
+	case "client_rdns":
+		name, _ := e.rdns()
+		return expr.Str(name), true
+	case "rdns_none":
+		_, none := e.rdns()
+		return expr.Boolean(none), true
 	case "msgid_outlook_forged":
 		return expr.Boolean(e.outlookMsgIDForged()), true
 	case "received_count":
@@ -666,6 +673,26 @@ func (e *ruleEnv) dateValue() (time.Time, bool) {
 
 // receivedTime is when the message arrived: the date of the topmost
 // Received field, else now.
+// rdns returns the client's host name by reverse DNS and whether it is
+// known to have none: smtpd's iprev result when there is one (a name that
+// resolves back, or none), else what the milter's MTA or the Received
+// fields said.
+func (e *ruleEnv) rdns() (name string, none bool) {
+	env := &e.m.Envelope
+	if a := env.Auth; a != nil && a.IPRev != nil {
+		switch a.IPRev.Value {
+		case authres.ResultPass:
+			if len(a.IPRev.Names) > 0 {
+				return a.IPRev.Names[0], false
+			}
+		case authres.ResultFail:
+			return "", true
+		}
+		return "", false
+	}
+	return env.RDNS, env.NoRDNS
+}
+
 // outlookMsgID is the Message-ID Outlook Express makes: 4 hex digits, 8
 // that encode the time it was written, then two more groups of 8.
 var outlookMsgID = regexp.MustCompile(`^[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@`)

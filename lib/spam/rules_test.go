@@ -171,6 +171,8 @@ var ruleCases = map[string]testMsg{
 	"FORGED_OUTLOOK_HTML":        {hdr: map[string]string{"X-Mailer": "Microsoft Outlook Express 6.00.2600.0000"}, ctype: "text/html; charset=utf-8", body: "<p>Lunch on Thursday?</p>\r\n"},
 	"INVALID_DATE_TZ_ABSURD":     hdr("Date", "Thu, 03 Dec 2026 10:00:00 +2300"),
 	"FREEMAIL_REPLYTO_END_DIGIT": hdr("Reply-To", "alice1977@yahoo.com"),
+	"RDNS_NONE":                  {env: withEnv(func(e *Envelope) { e.NoRDNS = true })},
+	"RDNS_DYNAMIC":               {env: withEnv(func(e *Envelope) { e.RDNS = "dsl-203-0-113-5.pool.example.net" })},
 	// A relay's Received on top, the Message-ID it added, the sender's
 	// Received below.
 	"MSGID_FROM_MTA_HEADER": hdr("Message-ID", "", "Received", "from relay.example.net (relay.example.net [192.0.2.7]) by mx.example.net; Thu, 03 Dec 2026 10:01:00 +0000\r\n"+
@@ -329,6 +331,13 @@ func TestSpamSoftwareRules(t *testing.T) {
 		{"INVALID_DATE_TZ_ABSURD", hdr("Date", "Thu, 03 Dec 2026 00:00:00 +1400")},
 		{"INVALID_DATE_TZ_ABSURD", hdr("Date", "Thu, 03 Dec 2026 06:30:00 -0330")},
 		{"FREEMAIL_REPLYTO_END_DIGIT", hdr("Reply-To", "alice1977@example.org")},
+		// iprev's verdict wins over what the Received fields said.
+		{"RDNS_NONE", testMsg{env: withEnv(func(e *Envelope) {
+			e.NoRDNS = true
+			e.Auth = &msgauth.Results{IPRev: &msgauth.IPRevResult{Value: authres.ResultPass, Names: []string{"mail.example.org"}}}
+		})}},
+		{"RDNS_NONE", testMsg{env: withEnv(func(e *Envelope) { e.NoRDNS, e.Authenticated = true, "alice" })}},
+		{"RDNS_DYNAMIC", testMsg{env: withEnv(func(e *Envelope) { e.RDNS = "mail.example.org" })}},
 	}
 	for _, q := range quiet {
 		if r := check(t, rs, q.msg.build(t)); r.Has(q.rule) {

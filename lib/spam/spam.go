@@ -30,6 +30,11 @@ type Envelope struct {
 	ClientIP netip.Addr
 	// HELO is the name the client gave in HELO or EHLO.
 	HELO string
+	// RDNS is the client's host name by its reverse DNS, when no iprev
+	// result in Auth says it (a milter's MTA, the Received fields); NoRDNS
+	// says the client is known to have none.
+	RDNS   string
+	NoRDNS bool
 	// MailFrom is the reverse-path without angle brackets, "" for <>.
 	MailFrom string
 	// Recipients are the envelope recipients.

@@ -98,6 +98,7 @@ type milterConn struct {
 	closed   bool
 	done     chan struct{}
 	clientIP netip.Addr
+	rdns     string // "" when the MTA found no reverse name
 	helo     string
 }
 
@@ -217,6 +218,11 @@ func (mm *milterMessage) Connect(host, family string, port uint16, addr net.IP, 
 	if a, ok := netip.AddrFromSlice(addr); ok {
 		mm.conn.clientIP = a.Unmap()
 	}
+	// The MTA names the client by its reverse DNS, or "[address]" when it
+	// has none (Postfix, Sendmail).
+	if !strings.HasPrefix(host, "[") && host != "unknown" {
+		mm.conn.rdns = strings.ToLower(host)
+	}
 	return gomilter.RespContinue, nil
 }
 
@@ -310,6 +316,8 @@ func (mm *milterMessage) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	env := spam.Envelope{
 		ClientIP:      mm.conn.clientIP,
 		HELO:          mm.conn.helo,
+		RDNS:          mm.conn.rdns,
+		NoRDNS:        mm.conn.clientIP.IsValid() && mm.conn.rdns == "",
 		MailFrom:      mm.from,
 		Recipients:    mm.rcpts,
 		Authenticated: mm.auth,
