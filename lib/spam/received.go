@@ -12,7 +12,8 @@ const maxReceivedWalk = 20
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // ReceivedClient finds, in the Received fields of m, the client that
-// handed the message to this site: the address and HELO name of the
+// handed the message to this site: the address and HELO name (and, for
+// ClientFromReceived, the reverse name) of the
 // topmost "from" clause whose address is public. Fields naming a private,
 // loopback, link-local or shared (RFC 6598) address are this site's own
 // hops (a content filter, fetchmail, an internal relay) and are passed
@@ -64,7 +65,8 @@ func receivedClient(m *Message) (relay, bool) {
 // section 4.4): the client's address, in brackets as Postfix, Sendmail and
 // Exim write it ("from helo (rdns [192.0.2.1])", "from [192.0.2.1]
 // (helo=x)") or in parentheses as qmail does ("from unknown (HELO x)
-// (192.0.2.1)"), and the HELO name.
+// (192.0.2.1)"), the HELO name, and the reverse name where the form puts
+// one.
 func parseReceivedFrom(v string) (r relay, ok bool) {
 	if indexFold(v, "from ") != 0 {
 		return relay{}, false
