@@ -130,7 +130,9 @@ func zone(offset int) *time.Location {
 
 // fastDate reads the usual form of an RFC 5322 section 3.3 date-time,
 // "[Mon, ]2 Jan 2006 15:04[:05] -0700" with an optional trailing comment,
-// without allocating; ok is false for anything else.
+// without allocating; ok is false for anything else, zoned reports a
+// numeric zone. strict accepts only what net/mail's ParseDate reads to the
+// same instant (FuzzParseDate), leaving the rest to it.
 func fastDate(s string, strict bool) (t time.Time, zoned, ok bool) {
 	if strict && (strings.Contains(s, "\t") || strings.Contains(s, "  ") || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ")) {
 		return time.Time{}, false, false // net/mail's layouts have single spaces
