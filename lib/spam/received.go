@@ -11,6 +11,14 @@ const maxReceivedWalk = 20
 // cgnat is the shared address space of RFC 6598, internal like RFC 1918's.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
+// isPublic reports whether ip is outside the networks a site uses for its
+// own hosts: loopback, private (RFC 1918, fc00::/7), link-local, shared
+// (RFC 6598) and unspecified addresses are not.
+func isPublic(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return !(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip))
+}
+
 // ReceivedClient finds, in the Received fields of m, the client that
 // handed the message to this site: the address and HELO name (and, for
 // ClientFromReceived, the reverse name) of the
@@ -52,7 +60,7 @@ func receivedClient(m *Message) (relay, bool) {
 			continue
 		}
 		ip := r.ip.Unmap()
-		if ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip) {
+		if !isPublic(ip) {
 			continue // one of this site's own hops
 		}
 		r.ip = ip

@@ -676,9 +676,13 @@ func (e *ruleEnv) dateValue() (time.Time, bool) {
 // rdns returns the client's host name by reverse DNS and whether it is
 // known to have none: smtpd's iprev result when there is one (a name that
 // resolves back, or none), else what the milter's MTA or the Received
-// fields said.
+// fields said. A client on this site's own networks (loopback, private,
+// link-local, shared) needs no reverse name: none is never said of it.
 func (e *ruleEnv) rdns() (name string, none bool) {
 	env := &e.m.Envelope
+	if ip := env.ClientIP.Unmap(); ip.IsValid() && !isPublic(ip) {
+		return "", false
+	}
 	if a := env.Auth; a != nil && a.IPRev != nil {
 		switch a.IPRev.Value {
 		case authres.ResultPass:

@@ -337,6 +337,12 @@ func TestSpamSoftwareRules(t *testing.T) {
 			e.Auth = &msgauth.Results{IPRev: &msgauth.IPRevResult{Value: authres.ResultPass, Names: []string{"mail.example.org"}}}
 		})}},
 		{"RDNS_NONE", testMsg{env: withEnv(func(e *Envelope) { e.NoRDNS, e.Authenticated = true, "alice" })}},
+		// Clients on the site's own networks need no reverse name.
+		{"RDNS_NONE", testMsg{env: withEnv(func(e *Envelope) {
+			e.ClientIP = netip.MustParseAddr("127.0.0.1")
+			e.Auth = &msgauth.Results{IPRev: &msgauth.IPRevResult{Value: authres.ResultFail}}
+		})}},
+		{"RDNS_NONE", testMsg{env: withEnv(func(e *Envelope) { e.ClientIP, e.NoRDNS = netip.MustParseAddr("192.168.1.5"), true })}},
 		{"RDNS_DYNAMIC", testMsg{env: withEnv(func(e *Envelope) { e.RDNS = "mail.example.org" })}},
 	}
 	for _, q := range quiet {
