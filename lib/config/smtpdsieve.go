@@ -73,7 +73,9 @@ func (s *SMTPDSieve) Compile(configFile string) (*sieve.Script, error) {
 	if len(src) > maxSMTPDSieveFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxSMTPDSieveFile)
 	}
-	sc, err := sieve.Compile(src, nil)
+	// Stage scripts may also read and change the envelope
+	// (vnd.gannet.envelope), which users' scripts may not.
+	sc, err := sieve.Compile(src, &sieve.Options{Extensions: append(sieve.Extensions(), "vnd.gannet.envelope")})
 	if err != nil {
 		var el *sieve.ErrorList
 		if errors.As(err, &el) {

@@ -278,4 +278,7 @@ type Outcome struct {
 	Flags []string
 	// Warnings from the run (not errors).
 	Warnings []string
+	// EnvelopeFrom is the envelope sender a vnd.gannet.envelope script set
+	// (set "envelope.from"), nil when it set none.
+	EnvelopeFrom *string
 }

@@ -18,10 +18,16 @@ import (
 //     variable (requires variables). The strings of :args are bound to the
 //     query's parameters (?, ?NNN) as text, so that a value from the
 //     message, "${envelope.from}" say, is never read as SQL.
+//   - vnd.gannet.envelope (requires variables; only where Options.Extensions
+//     names it: smtpd's stage scripts): ${envelope.from} and
+//     ${envelope.to} read the envelope, set "envelope.from" "<address>"
+//     changes the sender (Outcome.EnvelopeFrom), as Stalwart's scripts do.
 
 func init() {
 	extensions["vnd.gannet.eval"] = true
 	extensions["vnd.gannet.query"] = true
+	extensions["vnd.gannet.envelope"] = true
+	optInExt["vnd.gannet.envelope"] = true
 	register(&spec{name: "eval", test: true, ext: "vnd.gannet.eval", pos: []posKind{pStr}, names: []string{"expression"},
 		check: checkEval, run: runEval})
 	register(&spec{name: "query", ext: "vnd.gannet.query", pos: []posKind{pStr}, names: []string{"query"},

@@ -60,6 +60,19 @@ func (v *validator) checkVarName(p Pos, cmdName, name string) {
 			}
 		}
 		ns := strings.ToLower(parts[0])
+		if ns == "envelope" && v.has("vnd.gannet.envelope") && len(parts) == 2 {
+			switch strings.ToLower(parts[1]) {
+			case "from":
+				if cmdName != "set" {
+					v.errorf(p, "%s command: envelope.from is changed with set only", cmdName)
+				}
+			case "to":
+				v.errorf(p, "%s command: envelope.to cannot be changed (redirect replaces a recipient)", cmdName)
+			default:
+				v.errorf(p, "%s command: unknown envelope variable '%s'", cmdName, name)
+			}
+			return
+		}
 		if ns == "global" && v.has("include") && len(parts) == 2 {
 			// RFC 6609 section 3.4: "global." names an ordinary variable.
 			if !validIdent(parts[1]) {
@@ -230,6 +243,10 @@ func (in *interp) maxVarSize() int {
 func (in *interp) setVar(name, val string) {
 	val = truncateUTF8(val, in.maxVarSize())
 	name = strings.ToLower(name)
+	if name == "envelope.from" { // vnd.gannet.envelope (checked at compile time)
+		in.envFrom = &val
+		return
+	}
 	if strings.HasPrefix(name, "global.") {
 		in.globals[strings.TrimPrefix(name, "global.")] = val
 		return
@@ -243,6 +260,15 @@ func (in *interp) setVar(name, val string) {
 
 func (in *interp) getVar(name string) (string, bool) {
 	name = strings.ToLower(name)
+	switch name { // vnd.gannet.envelope (checked at compile time)
+	case "envelope.from":
+		if in.envFrom != nil {
+			return *in.envFrom, true
+		}
+		return in.env.From, true
+	case "envelope.to":
+		return in.env.To, true
+	}
 	if strings.HasPrefix(name, "global.") {
 		v, ok := in.globals[strings.TrimPrefix(name, "global.")]
 		return v, ok
@@ -323,6 +349,11 @@ func (in *interp) lookup(name string) string {
 		case "global":
 			v, _ := in.getVar(name)
 			return v
+		case "envelope":
+			if in.script.required["vnd.gannet.envelope"] {
+				v, _ := in.getVar(name)
+				return v
+			}
 		case "env":
 			if in.script.required["vnd.dovecot.environment"] {
 				v, _ := in.environment(rest)
@@ -353,7 +384,8 @@ func (v *validator) checkVarRefs(p Pos, s string) {
 			}
 		} else if strings.Contains(name, ".") {
 			ns := strings.ToLower(strings.SplitN(name, ".", 2)[0])
-			if !(ns == "global" && v.has("include")) && !(ns == "env" && v.has("vnd.dovecot.environment")) && !(ns == "tst" && v.has("vnd.dovecot.testsuite")) {
+			if !(ns == "global" && v.has("include")) && !(ns == "env" && v.has("vnd.dovecot.environment")) && !(ns == "tst" && v.has("vnd.dovecot.testsuite")) &&
+				!(ns == "envelope" && v.has("vnd.gannet.envelope")) {
 				v.errorf(p, "unknown variable namespace '%s'", ns)
 			}
 		} else if len(name) > maxVarNameLen {

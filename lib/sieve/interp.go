@@ -53,6 +53,8 @@ type interp struct {
 	dupSeen   map[string]bool
 	warnings  []string
 
+	// envFrom is the envelope sender set by vnd.gannet.envelope.
+	envFrom *string
 	// nsLookup resolves extra variable namespaces (the testsuite's "tst").
 	nsLookup func(ns, name string) (string, bool)
 	// suite is the testsuite's state when run by the conformance tests.
@@ -443,5 +445,6 @@ func (in *interp) outcome() *Outcome {
 		o.Message = in.message()
 	}
 	o.Flags = append([]string(nil), in.flags...)
+	o.EnvelopeFrom = in.envFrom
 	return o
 }

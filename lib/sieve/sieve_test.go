@@ -322,3 +322,47 @@ func TestEnvFlags(t *testing.T) {
 		t.Errorf("fileinto %#v, want the flags of Env.Flags", out.Actions[0])
 	}
 }
+
+// TestEnvelopeExtension: vnd.gannet.envelope reads the envelope and
+// changes its sender, only where the caller allows it.
+func TestEnvelopeExtension(t *testing.T) {
+	src := `require ["variables", "vnd.gannet.envelope"];
+if string :matches "${envelope.from}" "*@old.example" {
+	set "envelope.from" "${1}@new.example";
+}
+if string :is "${envelope.from}" "alice@new.example" { set "seen" "yes"; }
+if string :is "${seen}" "yes" { set "envelope.from" "${envelope.from}"; }
+`
+	opts := &Options{Extensions: append(Extensions(), "vnd.gannet.envelope")}
+	s, err := Compile([]byte(src), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Run(context.Background(), &Env{Message: []byte(testMsg), From: "alice@old.example", To: "bob@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.EnvelopeFrom == nil || *o.EnvelopeFrom != "alice@new.example" {
+		t.Errorf("EnvelopeFrom = %v, want alice@new.example", o.EnvelopeFrom)
+	}
+	o, err = s.Run(context.Background(), &Env{Message: []byte(testMsg), From: "carol@other.example", To: "bob@example.org"})
+	if err != nil || o.EnvelopeFrom != nil {
+		t.Errorf("unchanged sender: EnvelopeFrom %v, %v", o.EnvelopeFrom, err)
+	}
+
+	if slices.Contains(Extensions(), "vnd.gannet.envelope") {
+		t.Error("Extensions() offers vnd.gannet.envelope")
+	}
+	if _, err := Compile([]byte(src), nil); err == nil {
+		t.Error("vnd.gannet.envelope compiled without the caller allowing it")
+	}
+	for _, bad := range []string{
+		`require ["variables", "vnd.gannet.envelope"]; set "envelope.to" "x@example.org";`,
+		`require ["variables", "vnd.gannet.envelope"]; set "envelope.size" "1";`,
+		`require ["variables"]; set "envelope.from" "x@example.org";`,
+	} {
+		if _, err := Compile([]byte(bad), opts); err == nil {
+			t.Errorf("compiled: %s", bad)
+		}
+	}
+}

@@ -612,7 +612,7 @@ func validateScript(src []byte, opt *Options, lim Limits, s *Script, cs *compile
 	v := &validator{opt: opt, lim: lim, allowed: map[string]bool{}, required: map[string]bool{}, script: s, cs: cs}
 	if opt.Extensions == nil {
 		for e := range extensions {
-			v.allowed[e] = true
+			v.allowed[e] = !optInExt[e]
 		}
 	} else {
 		for _, e := range opt.Extensions {
@@ -639,10 +639,16 @@ const maxLoopNesting = 4
 var testOnlyExt = map[string]bool{}
 
 // supported lists the capability strings, sorted.
+// optInExt lists extensions allowed only when Options.Extensions names
+// them: they make sense for one caller only (vnd.gannet.envelope, for
+// smtpd's stage scripts), so Extensions() and ManageSieve do not offer
+// them.
+var optInExt = map[string]bool{}
+
 func supported() []string {
 	var l []string
 	for e := range extensions {
-		if !testOnlyExt[e] {
+		if !testOnlyExt[e] && !optInExt[e] {
 			l = append(l, e)
 		}
 	}

@@ -224,7 +224,8 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 	if err := s.limitSender(sender); err != nil {
 		return err
 	}
-	if err := s.mailStage(ctx, sender); err != nil {
+	sender, err := s.mailStage(ctx, sender)
+	if err != nil {
 		return err
 	}
 	s.txn = &txn{sender: sender, opts: *opts}

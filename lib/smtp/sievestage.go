@@ -24,9 +24,11 @@ import (
 //   - ehlo, at HELO/EHLO/LHLO (once per connection, and again after
 //     STARTTLS): reject refuses the command with 550 5.7.1.
 //   - mail, at MAIL FROM, after the regular-expression rewriting, sender
-//     validation and limits: reject refuses the sender with 550 5.7.1.
-//     lib/sieve has no way to change the envelope sender: rewrite senders
-//     with [[smtpd.rewrite]].
+//     validation and limits: reject refuses the sender with 550 5.7.1, and
+//     set "envelope.from" "<address>" (vnd.gannet.envelope; "" is the null
+//     sender) replaces the sender, as Stalwart's scripts do. Scripts of
+//     every stage may read ${envelope.from} and ${envelope.to}; a sender
+//     set at another stage is ignored with a warning.
 //   - rcpt, at each RCPT TO, after the regular-expression rewriting and
 //     before the directory lookup, once per recipient (envelope "to" is
 //     the recipient): a redirect without :copy replaces the recipient, one
@@ -124,6 +126,9 @@ type stageResult struct {
 	to []string
 	// msg is the edited message, nil when unchanged.
 	msg []byte
+	// from is the sender a mail-stage script set (vnd.gannet.envelope),
+	// normalized; nil when none did.
+	from *string
 }
 
 // runStage runs the scripts of a stage in order. A refusal is a
@@ -139,6 +144,9 @@ func (s *Server) runStage(ctx context.Context, in *stageInput) (*stageResult, er
 			msg = res.msg
 		}
 		env := s.stageEnv(in, res.to, msg)
+		if res.from != nil {
+			env.From = *res.from // what an earlier script set
+		}
 		env.Query = sc.Query
 		out, err := sc.Script.Run(ctx, env)
 		log := s.Log.With("session", in.c.id, "client", in.c.clientIP(), "stage", in.stage, "script", sc.Name)
@@ -171,6 +179,25 @@ func (s *Server) runStage(ctx context.Context, in *stageInput) (*stageResult, er
 			case sieve.Discard:
 			default:
 				log.Debug("sieve action ignored at this stage", "action", fmt.Sprintf("%T", a))
+			}
+		}
+		if f := out.EnvelopeFrom; f != nil {
+			if in.stage != StageMail {
+				log.Warn("sieve set envelope.from is honoured at the mail stage only")
+			} else {
+				from := ""
+				if *f != "" {
+					n, err := directory.Normalize(*f)
+					if err != nil {
+						log.Warn("sieve script set a bad envelope.from", "from", headerSafe(*f, 320), "err", err)
+						return nil, reply.Wrap(err, 451, "4.3.0", "sieve", "Temporary local problem, try again later")
+					}
+					from = n
+				}
+				if from != env.From {
+					log.Info("sieve script changed the sender", "from", env.From, "to", from)
+				}
+				res.from = &from
 			}
 		}
 		if out.Message != nil {
@@ -308,13 +335,20 @@ func (s *session) helloStage(ctx context.Context) error {
 	return err
 }
 
-// mailStage runs the mail scripts for sender.
-func (s *session) mailStage(ctx context.Context, sender string) error {
+// mailStage runs the mail scripts for sender and returns the sender to
+// use: sender itself, or the one a script set (set "envelope.from").
+func (s *session) mailStage(ctx context.Context, sender string) (string, error) {
 	if !s.srv.hasStage(StageMail) {
-		return nil
+		return sender, nil
 	}
-	_, err := s.srv.runStage(ctx, &stageInput{stage: StageMail, c: s.c, sess: s, from: sender})
-	return err
+	res, err := s.srv.runStage(ctx, &stageInput{stage: StageMail, c: s.c, sess: s, from: sender})
+	if err != nil {
+		return "", err
+	}
+	if res.from != nil {
+		return *res.from, nil
+	}
+	return sender, nil
 }
 
 // rcptStage runs the rcpt scripts for one recipient and returns the

@@ -135,6 +135,36 @@ if envelope :domain :is "from" "spammer.example" { reject "Go away"; }`,
 	rc.expect("221")
 }
 
+// TestSieveMailStageSender: a mail-stage script changes the envelope
+// sender (vnd.gannet.envelope), later stages read the new one, the stored
+// message's Return-Path has it; a bad address fails temporarily.
+func TestSieveMailStageSender(t *testing.T) {
+	h := sieveHarness(t, map[string]string{
+		StageMail: `require ["variables", "vnd.gannet.envelope"];
+if string :matches "${envelope.from}" "*@old.example" { set "envelope.from" "${1}@new.example"; }
+if string :is "${envelope.from}" "broken@example.org" { set "envelope.from" "not an address"; }`,
+		StageData: `require ["variables", "vnd.gannet.envelope", "editheader"];
+addheader "X-Envelope-Seen" "${envelope.from} to ${envelope.to}";`,
+	})
+	if err := sendMail(t, h.addr[RoleSMTP], "alice@old.example", []string{demo}, []byte(testMessage)); err != nil {
+		t.Fatal(err)
+	}
+	in := h.inbox(demo)
+	if len(in) != 1 || !strings.HasPrefix(in[0], "Return-Path: <alice@new.example>\r\n") ||
+		!strings.Contains(in[0], "X-Envelope-Seen: alice@new.example to "+demo+"\r\n") {
+		t.Fatalf("inbox %q; want Return-Path <alice@new.example> and the data stage seeing it", in)
+	}
+	rc := dialRaw(t, h.addr[RoleSMTP])
+	rc.send("EHLO client.example\r\n")
+	rc.expect("250")
+	rc.send("MAIL FROM:<broken@example.org>\r\n")
+	rc.expect("451 4.3.0")
+	rc.send("MAIL FROM:<carol@other.example>\r\n")
+	rc.expect("250")
+	rc.send("QUIT\r\n")
+	rc.expect("221")
+}
+
 func TestSieveRcptStage(t *testing.T) {
 	h := sieveHarness(t, map[string]string{
 		StageRcpt: `require ["envelope", "copy", "reject"];
