@@ -12,7 +12,6 @@ import (
 	"gannet/lib/ban"
 	"gannet/lib/fts"
 	"gannet/lib/imap"
-	"gannet/lib/listen"
 	"gannet/lib/notify"
 	"gannet/lib/spam"
 	"gannet/lib/store"
@@ -31,26 +30,15 @@ SIGTERM ends idle sessions at once and busy ones after their command.`
 }
 
 func run(c *cli.Context) error {
-	env, err := app.Load(c)
+	d, err := app.StartDaemon(c)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ctx, stop := listen.SignalContext(c.Context)
-	defer stop()
-	cfg, log := env.Config, env.Log
-
+	defer d.Close()
 	// The store announces this process's own changes on the feed (see
 	// app.Env.OpenStore), so sessions hear of each other's changes too.
-	st, err := env.OpenStore(ctx)
-	if err != nil {
-		return err
-	}
-	dir, err := env.Directory(ctx)
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := listen.TLSConfigWithStore(cfg, log, st)
+	ctx, cfg, log, st, dir := d.Ctx, d.Config, d.Log, d.Store, d.Dir
+	tlsCfg, err := d.TLS()
 	if err != nil {
 		return err
 	}
@@ -96,7 +84,7 @@ func run(c *cli.Context) error {
 	// The change log keeps store.change_log_retention of history.
 	go store.PruneChangeLog(ctx, st, cfg.Store.ChangeLogRetention.Duration, time.Hour, log)
 
-	ls, err := listen.Open(ctx, cfg.IMAPD.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	ls, err := d.Listen(cfg.IMAPD.Listeners)
 	if err != nil {
 		return err
 	}

@@ -34,24 +34,14 @@ SIGTERM stops it after the attempts in progress (30 s at most).`
 }
 
 func run(c *cli.Context) error {
-	env, err := app.Load(c)
+	d, err := app.StartDaemon(c)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ctx, stop := listen.SignalContext(c.Context)
-	defer stop()
-	cfg, log := env.Config, env.Log
+	defer d.Close()
+	ctx, cfg, log, st, dir := d.Ctx, d.Config, d.Log, d.Store, d.Dir
 	qc := cfg.Queued
 
-	st, err := env.OpenStore(ctx)
-	if err != nil {
-		return err
-	}
-	dir, err := env.Directory(ctx)
-	if err != nil {
-		return err
-	}
 	resolver, err := msgauth.NewResolver(cfg.DNS, msgauth.DefaultCacheSize)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Path, err)

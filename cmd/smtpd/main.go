@@ -11,7 +11,6 @@ import (
 	"gannet/lib/app"
 	"gannet/lib/auth"
 	"gannet/lib/ban"
-	"gannet/lib/listen"
 	"gannet/lib/mda"
 	"gannet/lib/milter"
 	"gannet/lib/msgauth"
@@ -35,24 +34,14 @@ the messages in progress.`
 }
 
 func run(c *cli.Context) error {
-	env, err := app.Load(c)
+	d, err := app.StartDaemon(c)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ctx, stop := listen.SignalContext(c.Context)
-	defer stop()
-	cfg, log := env.Config, env.Log
+	defer d.Close()
+	ctx, cfg, log, st, dir := d.Ctx, d.Config, d.Log, d.Store, d.Dir
 
-	st, err := env.OpenStore(ctx)
-	if err != nil {
-		return err
-	}
-	dir, err := env.Directory(ctx)
-	if err != nil {
-		return err
-	}
-	tlsCfg, err := listen.TLSConfigWithStore(cfg, log, st)
+	tlsCfg, err := d.TLS()
 	if err != nil {
 		return err
 	}
@@ -134,7 +123,7 @@ func run(c *cli.Context) error {
 	authn.Locked = bans.Guard.LoginLocked
 	srv.Guard = bans.SMTP()
 
-	ls, err := listen.Open(ctx, cfg.SMTPD.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	ls, err := d.Listen(cfg.SMTPD.Listeners)
 	if err != nil {
 		return err
 	}

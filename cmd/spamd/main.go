@@ -31,25 +31,15 @@ passes it by name (spamd, milter) or, without socket activation, the
 }
 
 func run(c *cli.Context) error {
-	env, err := app.Load(c)
+	d, err := app.StartDaemon(c)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ctx, stop := listen.SignalContext(c.Context)
-	defer stop()
-	cfg, log := env.Config, env.Log
+	defer d.Close()
+	ctx, cfg, log, st, dir := d.Ctx, d.Config, d.Log, d.Store, d.Dir
 	// The milter library logs through the standard logger: into ours.
 	slog.SetDefault(log)
 
-	st, err := env.OpenStore(ctx)
-	if err != nil {
-		return err
-	}
-	dir, err := env.Directory(ctx)
-	if err != nil {
-		return err
-	}
 	resolver, err := msgauth.NewResolver(cfg.DNS, msgauth.DefaultCacheSize)
 	if err != nil {
 		return err
@@ -93,7 +83,7 @@ func run(c *cli.Context) error {
 	}
 	defer bans.Close()
 
-	ls, err := listen.Open(ctx, cfg.Spamd.Listeners, listen.TrustedProxies(cfg.Server.ProxyPrefixes()), listen.WithLog(log))
+	ls, err := d.Listen(cfg.Spamd.Listeners)
 	if err != nil {
 		return err
 	}
