@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,22 +168,11 @@ func runGannet(ctx context.Context, cfg Config, train, test []Msg) (*Result, []*
 			fmt.Fprintln(os.Stderr)
 		}
 	}
+	for i, m := range test {
+		res.Scores = append(res.Scores, Scored{m.Set, scores[i]})
+	}
 	if cfg.Verbose {
-		// What other thresholds would have done.
-		for _, th := range []float64{3, 4, 4.5, 5, 5.5, 6, 7} {
-			flagged, n := map[string]int{}, map[string]int{}
-			for i, m := range test {
-				n[m.Set]++
-				if scores[i] >= th {
-					flagged[m.Set]++
-				}
-			}
-			fmt.Fprintf(os.Stderr, "threshold %4.1f:", th)
-			for _, set := range testSets {
-				fmt.Fprintf(os.Stderr, " %s %.1f %%", set, 100*float64(flagged[set])/float64(max(n[set], 1)))
-			}
-			fmt.Fprintln(os.Stderr)
-		}
+		printCurve(os.Stderr, res)
 		for _, d := range descs {
 			if d != "" {
 				fmt.Fprintln(os.Stderr, d)
@@ -221,4 +213,52 @@ func newMessage(raw []byte) (*spam.Message, error) {
 	}
 	m.ClientFromReceived()
 	return m, nil
+}
+
+// curveThresholds are the thresholds -v shows the figures at.
+var curveThresholds = []float64{3, 4, 4.5, 5, 5.5, 6, 7}
+
+// printCurve prints what other thresholds would have done with r's scores.
+func printCurve(w io.Writer, r *Result) {
+	for _, th := range curveThresholds {
+		fmt.Fprintf(w, "%s threshold %4.1f:", r.System, th)
+		for _, set := range testSets {
+			fmt.Fprintf(w, " %s %.1f %%", set, 100*flaggedAt(r.Scores, set, th))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// flaggedAt is the share of set's messages scoring th or more.
+func flaggedAt(scores []Scored, set string, th float64) float64 {
+	n, f := 0, 0
+	for _, s := range scores {
+		if s.Set == set {
+			n++
+			if s.Score >= th {
+				f++
+			}
+		}
+	}
+	return float64(f) / float64(max(n, 1))
+}
+
+// bestWithin returns the largest share of spam-1 a threshold catches while
+// flagging at most maxHard of hard-ham-1 and maxEasy of easy-ham-2, and
+// that threshold; ok is false when no threshold does.
+func bestWithin(scores []Scored, maxHard, maxEasy float64) (spam, th float64, ok bool) {
+	cands := make([]float64, 0, len(scores))
+	for _, s := range scores {
+		cands = append(cands, s.Score)
+	}
+	slices.Sort(cands)
+	cands = append(slices.Compact(cands), math.Inf(1)) // the last flags nothing
+	for _, t := range cands {
+		if flaggedAt(scores, "hard-ham-1", t) <= maxHard && flaggedAt(scores, "easy-ham-2", t) <= maxEasy {
+			// Thresholds rise: the first that keeps within the bounds
+			// catches the most spam.
+			return flaggedAt(scores, "spam-1", t), t, true
+		}
+	}
+	return 0, 0, false
 }

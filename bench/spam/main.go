@@ -73,6 +73,14 @@ type Result struct {
 	Train, Classify time.Duration
 	Checkers        int
 	Note            string
+	// Scores are the test messages' scores, for the trade-off of -v.
+	Scores []Scored
+}
+
+// Scored is one test message's score.
+type Scored struct {
+	Set   string
+	Score float64
 }
 
 func (r *Result) add(set string, flagged bool) {
@@ -200,6 +208,13 @@ func run(ctx context.Context, cfg Config) error {
 			results = append(results, r)
 		}
 	}
+	if cfg.Verbose {
+		for _, r := range results {
+			if len(r.Scores) > 0 && !strings.HasPrefix(r.System, "Gannet") {
+				printCurve(os.Stderr, r)
+			}
+		}
+	}
 	printTable(os.Stdout, results)
 	return errors.Join(errs...)
 }
@@ -223,6 +238,19 @@ func printTable(w *os.File, rs []*Result) {
 			pct(r.rate("hard-ham-1")), mps, r.tested(), trainText(r.Train))
 	}
 	tw.Flush()
+	// The goal's ham bounds, at each system's best threshold: how much
+	// spam it could catch within them.
+	fmt.Fprintln(w)
+	for _, r := range rs {
+		if len(r.Scores) == 0 {
+			continue
+		}
+		if spam, th, ok := bestWithin(r.Scores, 0.05, 0.005); ok {
+			fmt.Fprintf(w, "%s within 5 %% of hard ham and 0.5 %% of easy ham: %.2f %% of spam (score >= %g)\n", r.System, 100*spam, th)
+		} else {
+			fmt.Fprintf(w, "%s: no threshold keeps within 5 %% of hard ham and 0.5 %% of easy ham\n", r.System)
+		}
+	}
 	var g *Result
 	for _, r := range rs {
 		if r.System == "Gannet" {
@@ -232,7 +260,7 @@ func printTable(w *os.File, rs []*Result) {
 	if g == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nGannet ran %d checkers.\n", g.Checkers)
+	fmt.Fprintf(w, "Gannet ran %d checkers.\n", g.Checkers)
 	for _, r := range rs {
 		if strings.HasPrefix(r.System, "Gannet spamd") && r.msgPerSec() > 0 {
 			fmt.Fprintf(w, "%s / in-process speed: %.2f (the issue asks for at least 0.80)\n", r.System, r.msgPerSec()/g.msgPerSec())

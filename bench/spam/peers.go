@@ -71,8 +71,9 @@ func split(train []Msg, spam bool) []Msg {
 
 // classifyAll runs classify over test with workers goroutines and counts
 // the verdicts into r; it times the whole.
-func classifyAll(ctx context.Context, workers int, test []Msg, r *Result, classify func(m Msg) (bool, error)) error {
+func classifyAll(ctx context.Context, workers int, test []Msg, r *Result, classify func(m Msg) (bool, float64, error)) error {
 	verdicts := make([]bool, len(test))
+	scores := make([]float64, len(test))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -85,7 +86,7 @@ func classifyAll(ctx context.Context, workers int, test []Msg, r *Result, classi
 				if i >= len(test) {
 					return
 				}
-				v, err := classify(test[i])
+				v, score, err := classify(test[i])
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -94,7 +95,7 @@ func classifyAll(ctx context.Context, workers int, test []Msg, r *Result, classi
 					mu.Unlock()
 					return
 				}
-				verdicts[i] = v
+				verdicts[i], scores[i] = v, score
 			}
 		})
 	}
@@ -108,6 +109,7 @@ func classifyAll(ctx context.Context, workers int, test []Msg, r *Result, classi
 	}
 	for i, m := range test {
 		r.add(m.Set, verdicts[i])
+		r.Scores = append(r.Scores, Scored{m.Set, scores[i]})
 	}
 	return nil
 }
@@ -198,7 +200,7 @@ use_pyzor 0
 	if cfg.Verbose {
 		fmt.Fprintf(os.Stderr, "spamassassin: classifying %d messages\n", len(test))
 	}
-	err = classifyAll(ctx, workers, test, res, func(m Msg) (bool, error) { return spamcCheck(ctx, addr, m.Raw) })
+	err = classifyAll(ctx, workers, test, res, func(m Msg) (bool, float64, error) { return spamcCheck(ctx, addr, m.Raw) })
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, d.LogTail(2000))
 	}
@@ -207,35 +209,40 @@ use_pyzor 0
 }
 
 // spamcCheck asks spamd whether raw is spam (SPAMD protocol 1.5, CHECK).
-func spamcCheck(ctx context.Context, addr string, raw []byte) (bool, error) {
+func spamcCheck(ctx context.Context, addr string, raw []byte) (bool, float64, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	fmt.Fprintf(c, "CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n", len(raw))
 	if _, err := c.Write(raw); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	c.(*net.TCPConn).CloseWrite()
 	br := bufio.NewReader(c)
 	status, err := br.ReadString('\n')
 	if err != nil {
-		return false, fmt.Errorf("spamd: %w", err)
+		return false, 0, fmt.Errorf("spamd: %w", err)
 	}
 	if !strings.HasPrefix(status, "SPAMD/") || !strings.Contains(status, " 0 EX_OK") {
-		return false, fmt.Errorf("spamd: %s", strings.TrimSpace(status))
+		return false, 0, fmt.Errorf("spamd: %s", strings.TrimSpace(status))
 	}
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return false, fmt.Errorf("spamd: no Spam header: %w", err)
+			return false, 0, fmt.Errorf("spamd: no Spam header: %w", err)
 		}
 		// Spam: True ; 15.3 / 5.0
 		if v, ok := strings.CutPrefix(line, "Spam: "); ok {
-			return strings.HasPrefix(strings.ToLower(v), "true") || strings.HasPrefix(strings.ToLower(v), "yes"), nil
+			spam := strings.HasPrefix(strings.ToLower(v), "true") || strings.HasPrefix(strings.ToLower(v), "yes")
+			var score float64
+			if _, after, ok := strings.Cut(v, ";"); ok {
+				score, _ = strconv.ParseFloat(strings.TrimSpace(strings.Split(after, "/")[0]), 64)
+			}
+			return spam, score, nil
 		}
 	}
 }

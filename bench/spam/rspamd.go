@@ -119,7 +119,7 @@ func runRspamd(ctx context.Context, cfg Config, train, test []Msg) (*Result, err
 		fmt.Fprintf(os.Stderr, "rspamd: learning %d messages\n", len(train))
 	}
 	learned := &Result{Sets: map[string]*SetResult{}}
-	err = classifyAll(ctx, 4, train, learned, func(m Msg) (bool, error) {
+	err = classifyAll(ctx, 4, train, learned, func(m Msg) (bool, float64, error) {
 		path := "/learnham"
 		if isSpamSet(m.Set) {
 			path = "/learnspam"
@@ -129,9 +129,9 @@ func runRspamd(ctx context.Context, cfg Config, train, test []Msg) (*Result, err
 		// 208: already learned; a message with too few tokens is refused
 		// (a 4xx) and skipped, as rspamc would report it.
 		if err != nil || code >= 500 {
-			return false, fmt.Errorf("%s: %d %v %v", path, code, out, err)
+			return false, 0, fmt.Errorf("%s: %d %v %v", path, code, out, err)
 		}
-		return code < 300, nil
+		return code < 300, 0, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, rspamd.LogTail(3000))
@@ -144,20 +144,20 @@ func runRspamd(ctx context.Context, cfg Config, train, test []Msg) (*Result, err
 	if cfg.Verbose {
 		fmt.Fprintf(os.Stderr, "rspamd: learned %d of %d; classifying %d messages\n", n, len(train), len(test))
 	}
-	err = classifyAll(ctx, max(cfg.Workers, 1), test, res, func(m Msg) (bool, error) {
+	err = classifyAll(ctx, max(cfg.Workers, 1), test, res, func(m Msg) (bool, float64, error) {
 		var out struct {
 			Action string  `json:"action"`
 			Score  float64 `json:"score"`
 		}
 		code, err := post(ctx, client, "http://"+normal+"/checkv2", m.Raw, &out)
 		if err != nil || code != 200 {
-			return false, fmt.Errorf("checkv2: %d %v", code, err)
+			return false, 0, fmt.Errorf("checkv2: %d %v", code, err)
 		}
 		switch out.Action {
 		case "reject", "add header", "rewrite subject":
-			return true, nil
+			return true, out.Score, nil
 		}
-		return false, nil
+		return false, out.Score, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, rspamd.LogTail(3000))

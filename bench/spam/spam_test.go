@@ -55,11 +55,36 @@ func TestSpamcCheck(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for i, want := range []bool{true, false} {
-		got, err := spamcCheck(t.Context(), l.Addr().String(), []byte("Subject: x\r\n\r\nbody\r\n"))
-		if err != nil || got != want {
-			t.Errorf("answer %q: %v, %v", answers[i], got, err)
+	for i, want := range []struct {
+		spam  bool
+		score float64
+	}{{true, 15.3}, {false, 1.0}} {
+		got, score, err := spamcCheck(t.Context(), l.Addr().String(), []byte("Subject: x\r\n\r\nbody\r\n"))
+		if err != nil || got != want.spam || score != want.score {
+			t.Errorf("answer %q: %v, %v, %v", answers[i], got, score, err)
 		}
+	}
+}
+
+// TestBestWithin: the threshold that keeps within the ham bounds and
+// catches the most spam.
+func TestBestWithin(t *testing.T) {
+	var scores []Scored
+	for i := range 20 { // hard ham scores 0..19: 5 % is 1 of 20
+		scores = append(scores, Scored{"hard-ham-1", float64(i)})
+	}
+	for i := range 200 { // easy ham all low
+		scores = append(scores, Scored{"easy-ham-2", float64(i % 3)})
+	}
+	for i := range 10 { // spam 10..19
+		scores = append(scores, Scored{"spam-1", float64(10 + i)})
+	}
+	spam, th, ok := bestWithin(scores, 0.05, 0.005)
+	if !ok || th != 19 || spam != 0.1 {
+		t.Errorf("bestWithin = %v, %v, %v; want 10 %% of spam at 19", spam, th, ok)
+	}
+	if _, _, ok := bestWithin([]Scored{{"easy-ham-2", 5}}, 0.05, 0); !ok {
+		t.Error("a bound of 0 is kept by a threshold above every score")
 	}
 }
 
