@@ -246,7 +246,7 @@ func printTable(w *os.File, rs []*Result) {
 			continue
 		}
 		if spam, th, ok := bestWithin(r.Scores, 0.05, 0.005); ok {
-			fmt.Fprintf(w, "%s within 5 %% of hard ham and 0.5 %% of easy ham: %.2f %% of spam (score >= %g)\n", r.System, 100*spam, th)
+			fmt.Fprintf(w, "%s within 5 %% of hard ham and 0.5 %% of easy ham: %.2f %% of spam (score >= %.2f)\n", r.System, 100*spam, th)
 		} else {
 			fmt.Fprintf(w, "%s: no threshold keeps within 5 %% of hard ham and 0.5 %% of easy ham\n", r.System)
 		}
