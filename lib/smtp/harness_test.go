@@ -180,12 +180,18 @@ func testDelivery(st store.Store, dir *directory.Directory) LocalDelivery {
 // inbox returns the raw messages in an account's INBOX.
 func (h *harness) inbox(addr string) []string {
 	h.t.Helper()
+	return h.mailbox(addr, "INBOX")
+}
+
+// mailbox returns the raw messages in one of an account's mailboxes.
+func (h *harness) mailbox(addr, name string) []string {
+	h.t.Helper()
 	ctx := context.Background()
 	acct, err := h.st.GetAccount(ctx, addr)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	mb, err := h.st.GetMailbox(ctx, acct.ID, "INBOX")
+	mb, err := h.st.GetMailbox(ctx, acct.ID, name)
 	if err != nil {
 		h.t.Fatal(err)
 	}

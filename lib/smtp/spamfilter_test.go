@@ -61,32 +61,6 @@ func spamHarness(t *testing.T, greylist bool) (*harness, *spam.Memory) {
 	return h, mem
 }
 
-// mailbox returns the messages of an account's mailbox.
-func (h *harness) mailbox(addr, name string) []string {
-	h.t.Helper()
-	ctx := context.Background()
-	acct, err := h.st.GetAccount(ctx, addr)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	mb, err := h.st.GetMailbox(ctx, acct.ID, name)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	msgs, err := h.st.ListMessages(ctx, acct.ID, store.MessageFilter{MailboxID: mb.ID})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []string
-	for _, m := range msgs {
-		b, err := h.st.ReadBlob(ctx, m.BlobID, 0, -1)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
-}
 
 func TestSpamFilter(t *testing.T) {
 	h, mem := spamHarness(t, false)
