@@ -61,7 +61,6 @@ func spamHarness(t *testing.T, greylist bool) (*harness, *spam.Memory) {
 	return h, mem
 }
 
-
 func TestSpamFilter(t *testing.T) {
 	h, mem := spamHarness(t, false)
 	msg := func(subject, extra string) []byte {
