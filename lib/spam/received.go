@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// maxReceivedWalk bounds the Received fields ReceivedClient reads.
+// maxReceivedWalk bounds the Received fields receivedClient reads.
 const maxReceivedWalk = 20
 
 // cgnat is the shared address space of RFC 6598, internal like RFC 1918's.
@@ -19,20 +19,6 @@ func isPublic(ip netip.Addr) bool {
 	return !(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip))
 }
 
-// ReceivedClient finds, in the Received fields of m, the client that
-// handed the message to this site: the address and HELO name (and, for
-// ClientFromReceived, the reverse name) of the
-// topmost "from" clause whose address is public. Fields naming a private,
-// loopback, link-local or shared (RFC 6598) address are this site's own
-// hops (a content filter, fetchmail, an internal relay) and are passed
-// over, as SpamAssassin passes over its trusted relays. It is what spamd,
-// spamc and deliver use when no SMTP session told them the client; ok is
-// false when no field names a public address.
-func ReceivedClient(m *Message) (ip netip.Addr, helo string, ok bool) {
-	c, ok := receivedClient(m)
-	return c.ip, c.helo, ok
-}
-
 // relay is what a Received field's "from" clause says of the client.
 type relay struct {
 	ip   netip.Addr
@@ -43,6 +29,13 @@ type relay struct {
 	rdnsKnown bool
 }
 
+// receivedClient finds, in the Received fields of m, the client that
+// handed the message to this site: what the topmost "from" clause with a
+// public address says. Fields naming a private, loopback, link-local or
+// shared (RFC 6598) address are this site's own hops (a content filter,
+// fetchmail, an internal relay) and are passed over, as SpamAssassin
+// passes over its trusted relays. ok is false when no field names a
+// public address.
 func receivedClient(m *Message) (relay, bool) {
 	if m == nil || m.Parsed == nil {
 		return relay{}, false
@@ -210,9 +203,9 @@ func parseAddrWord(w string) (netip.Addr, bool) {
 }
 
 // ClientFromReceived sets m's client address, HELO and reverse name from
-// its Received fields (ReceivedClient) when no SMTP session gave them: spamd, spamc and
-// deliver see a message after an MTA received it. It reports whether it
-// set them.
+// its Received fields (receivedClient) when no SMTP session gave them:
+// spamd, spamc and deliver see a message after an MTA received it. It
+// reports whether it set them.
 func (m *Message) ClientFromReceived() bool {
 	if m.Envelope.ClientIP.IsValid() {
 		return false

@@ -35,7 +35,8 @@ func TestReceivedClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ip, helo, ok := ReceivedClient(m)
+		r, ok := receivedClient(m)
+		ip, helo := r.ip, r.helo
 		if tc.ip == "" {
 			if ok {
 				t.Errorf("%s: found %v %q, want none", tc.name, ip, helo)
@@ -89,8 +90,8 @@ func FuzzReceivedClient(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ip, _, ok := ReceivedClient(m); ok && (!ip.IsValid() || ip.IsPrivate() || ip.IsLoopback()) {
-			t.Errorf("ReceivedClient(%q) = %v", v, ip)
+		if r, ok := receivedClient(m); ok && (!r.ip.IsValid() || !isPublic(r.ip)) {
+			t.Errorf("receivedClient(%q) = %v", v, r.ip)
 		}
 	})
 }
