@@ -352,7 +352,7 @@ func (l *dnsbl) items(m *Message) []dnsblItem {
 	switch l.Type {
 	case "ip":
 		ip := m.Envelope.ClientIP.Unmap()
-		if m.Envelope.Authenticated == "" && publicAddr(ip) {
+		if m.Envelope.Authenticated == "" && isPublic(ip) {
 			add(reverseIP(ip), ip.String())
 		}
 	case "domain":
@@ -427,12 +427,6 @@ func isLabel(s string) bool {
 		}
 	}
 	return true
-}
-
-// publicAddr reports whether ip is worth asking a blocklist about: not
-// loopback, private, link-local or otherwise special.
-func publicAddr(ip netip.Addr) bool {
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback()
 }
 
 // reverseIP writes ip for a blocklist query (RFC 5782 section 2.1 and

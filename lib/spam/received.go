@@ -11,12 +11,14 @@ const maxReceivedWalk = 20
 // cgnat is the shared address space of RFC 6598, internal like RFC 1918's.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-// isPublic reports whether ip is outside the networks a site uses for its
-// own hosts: loopback, private (RFC 1918, fc00::/7), link-local, shared
-// (RFC 6598) and unspecified addresses are not.
+// isPublic reports whether ip is a public unicast address, one outside
+// the networks a site uses for its own hosts: not loopback, private (RFC
+// 1918, fc00::/7), link-local, shared (RFC 6598), unspecified or
+// multicast. Only such an address is worth asking a blocklist about, or
+// names the client that handed a message to this site.
 func isPublic(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return !(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || cgnat.Contains(ip))
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !cgnat.Contains(ip)
 }
 
 // relay is what a Received field's "from" clause says of the client.
